@@ -1,0 +1,29 @@
+"""dexgrasp_env: dexterous grasping from pixels on MuJoCo Warp, with a disaggregated simulator pool.
+
+Importing this package registers three Gymnasium environments and starts nothing:
+
+* ``DexGrasp-State-v0``: privileged state vector (the teacher's view).
+* ``DexGrasp-Depth-v0``: one depth image and proprioception.
+* ``DexGrasp-StereoRGB-v0``: two RGB images (6 cm stereo baseline) and proprioception.
+
+``gymnasium.make(id)`` gives one environment with numpy observations;
+``gymnasium.make_vec(id, num_envs=N, sim_devices=[...], learner_device=...)`` gives a
+:class:`dexgrasp_env.vector.DisaggregatedVectorEnv` with torch observations on the learner.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+from dexgrasp_env.config import ENV_IDS
+
+__version__ = "0.1.0"
+
+for _env_id, _obs_mode in ENV_IDS.items():
+    if _env_id not in registry:
+        register(
+            id=_env_id,
+            entry_point="dexgrasp_env.env:DexGraspEnv",
+            vector_entry_point="dexgrasp_env.vector:make_vector_env",
+            kwargs={"obs_mode": _obs_mode},
+        )
+
+__all__ = ["ENV_IDS", "__version__"]

@@ -1,0 +1,292 @@
+"""Configuration of the grasp-and-lift task, its cameras, randomization and the simulator pool.
+
+Every config is a frozen dataclass. Build one with a factory (:func:`make_env_config`) and
+change it with :func:`dataclasses.replace`; the training scripts nest the same dataclasses in
+their command-line arguments, so no setting is defined twice.
+
+Example:
+    >>> import dataclasses
+    >>> from dexgrasp_env.config import make_env_config
+    >>> cfg = make_env_config("depth")
+    >>> cfg = dataclasses.replace(cfg, camera=dataclasses.replace(cfg.camera, width=64, height=48))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+ObsMode = Literal["state", "depth", "stereo_rgb"]
+ExtraKey = Literal["state", "depth", "left", "right"]
+AutoresetMode = Literal["next_step", "same_step", "disabled"]
+Range = tuple[float, float]
+
+OBS_MODES: tuple[str, ...] = ("state", "depth", "stereo_rgb")
+EXTRA_KEYS: tuple[str, ...] = ("state", "depth", "left", "right")
+AUTORESET_MODES: tuple[str, ...] = ("next_step", "same_step", "disabled")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """The static camera rig: one depth camera and a stereo RGB pair looking at the workspace."""
+
+    width: int = 160
+    """Image width in pixels (the paper uses 160x120 and 320x240)."""
+    height: int = 120
+    """Image height in pixels."""
+    fovy: float = 50.0
+    """Vertical field of view in degrees."""
+    position: tuple[float, float, float] = (1.30, -0.45, 0.60)
+    """Position of the depth camera (and the middle of the stereo pair) in the world frame (m)."""
+    target: tuple[float, float, float] = (0.60, 0.0, 0.05)
+    """World point the rig looks at (m)."""
+    stereo_baseline: float = 0.06
+    """Distance between the two RGB cameras along the camera's horizontal axis (m)."""
+    depth_range: Range = (0.3, 1.6)
+    """Depth is clipped to this range (m); pixels that see nothing read the far end."""
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Reward scales (one per term, the keys of :func:`dexgrasp_env.task.reward_terms`) and shapes.
+
+    The total reward is ``sum(scale[k] * term[k])``. Terms follow DextrAH / Isaac Lab's
+    dexsuite: hand-to-object ``exp(-a * max_i |p_tip_i - p_obj|)``, object-to-goal
+    ``exp(-b * |p_obj - goal|)`` (gated on the object being lifted), lift ``exp(-c * |dz|)``
+    towards the goal height, finger curl ``|q_fingers - q_curled|^2``, and squared action and
+    action-rate norms.
+    """
+
+    fingertip_to_object: float = 1.0
+    object_to_goal: float = 5.0
+    lift: float = 2.0
+    finger_curl: float = -0.01
+    action: float = -0.005
+    action_rate: float = -0.005
+    success: float = 0.0
+    """Bonus per step while the object is inside the success region."""
+    fingertip_sharpness: float = 10.0
+    goal_sharpness: float = 15.0
+    lift_sharpness: float = 8.5
+    lift_gate_height: float = 0.03
+    """The object-to-goal term counts only once the object is this far above its start (m)."""
+
+    def scales(self) -> dict[str, float]:
+        """The per-term scales, keyed like the dict :func:`dexgrasp_env.task.reward_terms` returns."""
+        return {k: getattr(self, k) for k in REWARD_TERMS}
+
+
+REWARD_TERMS: tuple[str, ...] = (
+    "fingertip_to_object", "object_to_goal", "lift", "finger_curl", "action", "action_rate", "success",
+)
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Automatic widening of the randomization ranges (the paper's ADR).
+
+    Every randomization range is interpolated between its nominal value (difficulty 0) and the
+    full range (difficulty 1). With ``enabled``, difficulty starts at ``initial_difficulty`` and
+    grows by ``step`` whenever the success rate over the last episodes passes ``threshold``.
+    """
+
+    enabled: bool = False
+    initial_difficulty: float = 0.0
+    step: float = 0.02
+    """Increment per widening (DextrAH: 50 steps from nominal to full)."""
+    threshold: float = 0.4
+    """Success fraction above which the ranges widen."""
+    min_episodes: int = 64
+    """Finished episodes needed before the success fraction is trusted."""
+
+
+@dataclass(frozen=True)
+class RandomizationConfig:
+    """Domain randomization. Each field is a full range, or ``None`` to switch that part off.
+
+    Scales multiply the nominal value; noises are standard deviations. At curriculum
+    difficulty ``d`` a range ``(lo, hi)`` with nominal ``n`` becomes ``(n + d (lo - n), n + d (hi - n))``.
+    """
+
+    object_mass_scale: Range | None = (0.5, 3.0)
+    object_size_scale: Range | None = (0.9, 1.1)
+    friction: Range | None = (0.5, 1.2)
+    """Sliding friction coefficient of the object and the fingers (nominal 1.0)."""
+    actuator_gain_scale: Range | None = None
+    """Scale of every joint servo's stiffness (and damping alongside), e.g. (0.5, 2.0)."""
+    camera_position_noise: float | None = None
+    """Per-axis uniform offset of every camera (m), e.g. 0.03."""
+    camera_rotation_noise_deg: float | None = None
+    """Per-axis uniform rotation of every camera (degrees), e.g. 3.0."""
+    depth_noise_std: float | None = None
+    """Gaussian noise on depth pixels (m), e.g. 0.005."""
+    depth_dropout: float | None = None
+    """Probability that a depth pixel reads 0 (invalid), e.g. 0.02."""
+    light_scale: Range | None = None
+    """Scale of the lights' diffuse intensity, e.g. (0.5, 1.5)."""
+    color_noise: float | None = None
+    """Uniform RGB offset of the table and object colours, e.g. 0.15."""
+    object_push_velocity: float | None = None
+    """Speed (m/s) of random pushes on the object, e.g. 0.3."""
+    object_push_probability: float = 0.005
+    """Per-step probability of a push when pushes are on."""
+    joint_pos_noise: float | None = None
+    """Uniform noise on observed joint positions (rad), e.g. 0.08."""
+    object_pos_noise: float | None = None
+    """Uniform noise on the observed object position (m), e.g. 0.03."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+
+    @staticmethod
+    def full() -> RandomizationConfig:
+        """The ranges the paper reaches at the end of its curriculum."""
+        return RandomizationConfig(
+            object_mass_scale=(0.5, 3.0), object_size_scale=(0.85, 1.15), friction=(0.3, 1.2),
+            actuator_gain_scale=(0.5, 2.0), camera_position_noise=0.03, camera_rotation_noise_deg=3.0,
+            depth_noise_std=0.005, depth_dropout=0.02, light_scale=(0.5, 1.5), color_noise=0.15,
+            object_push_velocity=0.3, joint_pos_noise=0.08, object_pos_noise=0.03,
+        )
+
+    @staticmethod
+    def none() -> RandomizationConfig:
+        """No randomization at all (nominal physics, clean observations)."""
+        return RandomizationConfig(object_mass_scale=None, object_size_scale=None, friction=None)
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """Joint servos of the arm and hand (position actuators on all 23 joints)."""
+
+    arm_stiffness: tuple[float, ...] = (600.0, 600.0, 500.0, 400.0, 200.0, 100.0, 50.0)
+    """Arm servo stiffness (N m / rad), joints 1..7."""
+    arm_damping: tuple[float, ...] = (60.0, 60.0, 50.0, 40.0, 20.0, 10.0, 5.0)
+    """Arm servo damping (N m s / rad), joints 1..7."""
+    arm_armature: float = 0.1
+    """Reflected rotor inertia added to every arm joint (kg m^2)."""
+    finger_stiffness: float = 3.0
+    finger_damping: float = 0.1
+    finger_effort_limit: float = 0.7
+    """Torque limit of each finger servo (N m)."""
+    finger_armature: float = 0.001
+    gravity_compensation: bool = True
+    """Compensate the robot's own weight, as the iiwa's controller does."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The whole task: observation mode, physics rates, workspace, rewards, randomization."""
+
+    obs_mode: ObsMode = "state"
+    """Policy observation: ``state`` (privileged vector), ``depth`` or ``stereo_rgb``."""
+    extra_obs: tuple[ExtraKey, ...] = ()
+    """Further keys rendered from the same world in the same step, e.g. ``("state",)`` for an
+    asymmetric critic or a teacher, ``("depth",)`` for a depth teacher of a stereo student."""
+    physics_dt: float = 1.0 / 120.0
+    decimation: int = 2
+    """Physics steps per control step (60 Hz policy over 120 Hz physics)."""
+    episode_length_s: float = 10.0
+    action_scale: float = 0.1
+    """Relative joint-position target change (rad) per unit action per control step."""
+    success_threshold: float = 0.1
+    """The object counts as at the goal within this distance (m)."""
+    object_spawn_low: tuple[float, float] = (0.50, -0.15)
+    object_spawn_high: tuple[float, float] = (0.70, 0.15)
+    goal_low: tuple[float, float, float] = (0.50, -0.20, 0.20)
+    goal_high: tuple[float, float, float] = (0.70, 0.20, 0.40)
+    workspace_low: tuple[float, float, float] = (0.0, -0.6, -0.05)
+    """The episode terminates when the object leaves this box (m) or falls below its floor."""
+    workspace_high: tuple[float, float, float] = (1.1, 0.6, 1.0)
+    arm_start_noise: float = 0.05
+    """Uniform noise on the arm's start joint angles (rad)."""
+    shapes: tuple[str, ...] | None = None
+    """Names of the object shapes to draw from (:data:`dexgrasp_env.robot.objects.SHAPES`); all when None."""
+    object_assignment: Literal["random", "cycle"] = "random"
+    """``random``: a shape drawn at every reset. ``cycle``: environment ``i`` always gets shape
+    ``i mod len(shapes)`` (even coverage for evaluation)."""
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    check_actions: bool = True
+    """Reject actions of the wrong shape, dtype or device, and non-finite actions (costs one host sync)."""
+
+    def __post_init__(self) -> None:
+        if self.obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode={self.obs_mode!r} is unknown; expected one of {OBS_MODES}")
+        for key in self.extra_obs:
+            if key not in EXTRA_KEYS:
+                raise ValueError(f"extra_obs key {key!r} is unknown; expected some of {EXTRA_KEYS}")
+        if self.decimation < 1:
+            raise ValueError(f"decimation={self.decimation} must be >= 1")
+        if self.camera.width < 8 or self.camera.height < 8:
+            raise ValueError(f"camera resolution {self.camera.width}x{self.camera.height} is below 8x8")
+
+    @property
+    def control_dt(self) -> float:
+        return self.physics_dt * self.decimation
+
+    @property
+    def max_episode_steps(self) -> int:
+        return int(round(self.episode_length_s / self.control_dt))
+
+    def obs_keys(self) -> tuple[str, ...]:
+        """The observation keys in order: the policy's own, then the extras."""
+        base = {"state": ("state",), "depth": ("depth", "proprio"), "stereo_rgb": ("left", "right", "proprio")}[
+            self.obs_mode
+        ]
+        return base + tuple(k for k in self.extra_obs if k not in base)
+
+    def cameras_needed(self) -> tuple[str, ...]:
+        """Which cameras must be rendered each step for the requested keys."""
+        keys = self.obs_keys()
+        return tuple(c for c in ("depth", "left", "right") if c in keys)
+
+
+ENV_IDS: dict[str, ObsMode] = {
+    "DexGrasp-State-v0": "state",
+    "DexGrasp-Depth-v0": "depth",
+    "DexGrasp-StereoRGB-v0": "stereo_rgb",
+}
+
+
+def make_env_config(obs_mode: ObsMode | str = "state", **overrides) -> EnvConfig:
+    """Factory for :class:`EnvConfig`.
+
+    Args:
+        obs_mode: ``"state"``, ``"depth"`` or ``"stereo_rgb"``, or a registered env id.
+        **overrides: any :class:`EnvConfig` field.
+
+    Returns:
+        The config.
+    """
+    obs_mode = ENV_IDS.get(obs_mode, obs_mode)
+    return EnvConfig(obs_mode=obs_mode, **overrides)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Where environments are simulated and how results reach the learner."""
+
+    sim_devices: tuple[str, ...] | None = None
+    """One entry per simulator worker process (``"cpu"``, ``"cuda:0"``...; entries may repeat).
+    ``None`` simulates every environment in-process on the learner device."""
+    learner_device: str = "cpu"
+    """Device where actions come from and observations land."""
+    transport: Literal["auto", "gloo", "nccl"] = "auto"
+    """``auto``: NCCL when the learner and every worker are on CUDA, else Gloo through host memory."""
+    autoreset_mode: AutoresetMode = "next_step"
+    """Gymnasium autoreset mode: ``next_step``, ``same_step`` (final_obs/final_info) or ``disabled``."""
+    pipeline: bool = False
+    """Split every worker's shard in two halves that step while the learner acts on the other."""
+    restart_failed_workers: bool = False
+    """Restart a dead worker, reset its environments and report them truncated, instead of raising."""
+    worker_timeout_s: float = 30.0
+    """A worker silent for this long while a step is due counts as failed."""
+    numpy_obs: bool = False
+    """Return numpy arrays on the host instead of torch tensors on the learner device."""
+    start_method: Literal["spawn", "forkserver"] = "spawn"
+    """How worker processes start (``spawn`` is safe with CUDA and threads)."""
+    launch: Literal["spawn", "torchrun"] = "spawn"
+    """``spawn``: the pool starts one process per worker. ``torchrun``: this process is rank 0 of a
+    torchrun job whose other ranks call :func:`dexgrasp_env.vector.serve_worker`."""
+

@@ -1,0 +1,103 @@
+"""One grasp-and-lift environment as a ``gymnasium.Env`` with numpy observations.
+
+``gymnasium.make("DexGrasp-Depth-v0")`` returns this class. For many environments use
+``gymnasium.make_vec`` (:class:`dexgrasp_env.vector.DisaggregatedVectorEnv`), which keeps
+everything batched on the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from dexgrasp_env.config import EnvConfig, make_env_config
+from dexgrasp_env.task import GraspTask, action_space, check_actions, is_flat, observation_space
+
+
+def to_numpy(tree):
+    """Tensors (or dicts of them) to numpy arrays on the host."""
+    if isinstance(tree, dict):
+        return {k: to_numpy(v) for k, v in tree.items()}
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().cpu().numpy()
+    return tree
+
+
+class DexGraspEnv(gym.Env):
+    """Grasp an object from the table and lift it to a goal with a Kuka iiwa 14 and an Allegro hand.
+
+    Args:
+        obs_mode: ``"state"``, ``"depth"`` or ``"stereo_rgb"`` (set by the registered id).
+        config: A full :class:`~dexgrasp_env.config.EnvConfig`; overrides ``obs_mode`` and ``**overrides``.
+        render_mode: ``None`` or ``"rgb_array"`` (a person's view of the scene with the goal marker).
+        device: Simulation device, ``"cpu"`` (default) or ``"cuda:<k>"``.
+        render_width, render_height: Size of the ``rgb_array`` frames.
+        **overrides: Fields of :class:`~dexgrasp_env.config.EnvConfig` (e.g. ``extra_obs=("state",)``).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
+
+    def __init__(
+        self,
+        obs_mode: str = "state",
+        config: EnvConfig | None = None,
+        render_mode: str | None = None,
+        device: str = "cpu",
+        render_width: int = 320,
+        render_height: int = 240,
+        **overrides: Any,
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r} is not supported; expected None or 'rgb_array'")
+        self.cfg = config if config is not None else make_env_config(obs_mode, **overrides)
+        self.render_mode = render_mode
+        self.render_size = (render_width, render_height)
+        self.metadata = dict(self.metadata, render_fps=int(round(1.0 / self.cfg.control_dt)))
+        self.observation_space = observation_space(self.cfg)
+        self.action_space = action_space()
+        self._task = GraspTask(self.cfg, 1, device, autoreset_mode="disabled")
+        self._seeded = False
+
+    @property
+    def task(self) -> GraspTask:
+        """The batched task underneath (one world)."""
+        return self._task
+
+    def _obs(self, obs: dict[str, torch.Tensor]):
+        out = {k: v[0] for k, v in to_numpy(obs).items()}
+        return out["state"] if is_flat(self.cfg) else out
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is None and not self._seeded:
+            seed = int(self.np_random.integers(2**31))
+        self._seeded = True
+        obs = self._task.reset(seed=seed)
+        return self._obs(obs), {}
+
+    def step(self, action):
+        if self.cfg.check_actions:
+            check_actions(action, None)
+        act = torch.as_tensor(np.asarray(action, dtype=np.float32) if not isinstance(action, torch.Tensor) else action,
+                              device=self._task.device, dtype=torch.float32).reshape(1, -1)
+        obs, reward, terminated, truncated, info = self._task.step(act)
+        flat = {}
+        for key, value in info.items():
+            if key == "episode_stats" or key.startswith("_"):
+                continue
+            flat[key] = value[0].item()
+        if bool(info["_episode_stats"][0]):
+            flat["episode_stats"] = {k: v[0].item() for k, v in info["episode_stats"].items()}
+        return self._obs(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), flat
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        return self._task.sim.render_viewer(*self.render_size)[0].cpu().numpy()
+
+    def close(self):
+        """Release the simulator; the environment cannot be stepped afterwards."""
+        self._task = None

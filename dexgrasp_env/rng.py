@@ -1,0 +1,61 @@
+"""Counter-based random numbers for batched environments.
+
+Every random value an environment uses is a hash of ``(seed, environment index, episode,
+step, stream, slot)``. Environment ``i``'s randomness therefore depends on nothing but the seed,
+``i`` and its own history, however the environments are split across devices and workers, and
+the same numbers come out on CPU and GPU. The hash is a 32-bit avalanche mix (``lowbias32``)
+computed in int64 torch arithmetic that never overflows.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_MASK = 0xFFFFFFFF
+
+
+def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+    """``(x * c) mod 2**32`` for ``0 <= x < 2**32`` without int64 overflow."""
+    lo, hi = c & 0xFFFF, c >> 16
+    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _MASK
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def hash_keys(*keys: torch.Tensor | int) -> torch.Tensor:
+    """Hash a sequence of integer keys (tensors broadcast together) to 32-bit values in int64."""
+    h = None
+    for key in keys:
+        k = key if isinstance(key, torch.Tensor) else torch.tensor(key, dtype=torch.int64)
+        k = k.to(torch.int64)
+        for word in (k & _MASK, (k >> 32) & _MASK):
+            h = _mix(word if h is None else (h ^ word) & _MASK)
+    return h
+
+
+def uniform(key: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` uniform floats in ``[0, 1)`` per row of hashed keys.
+
+    Args:
+        key: ``(M,)`` int64 keys from :func:`hash_keys`.
+        n: values per row.
+
+    Returns:
+        ``(M, n)`` float32.
+    """
+    slots = torch.arange(n, device=key.device, dtype=torch.int64)
+    h = _mix((key.unsqueeze(-1) ^ _mix(slots + 0x9E3779B9)) & _MASK)
+    return (h >> 8).to(torch.float32) * (1.0 / (1 << 24))
+
+
+def normal(key: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` standard normal floats per row (Box-Muller on :func:`uniform`)."""
+    u = uniform(key, 2 * n)
+    u1, u2 = u[:, :n], u[:, n:]
+    return torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2.0 * torch.pi * u2)

@@ -1,0 +1,195 @@
+"""The task scene as a ``mujoco.MjSpec``: arm + hand on a table, one object, a camera rig.
+
+World frame: the arm base at the origin, the table top at ``z = 0``, ``x`` pointing from the
+robot over the table. Everything is primitive geometry, so the model compiles anywhere and the
+batch renderer needs no meshes.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from dexgrasp_env.config import EnvConfig
+from dexgrasp_env.robot import kuka_allegro as ka
+from dexgrasp_env.robot.objects import HIDDEN_SIZE, KINDS
+
+# Contact filtering (contype/conaffinity bits): robot-robot and static-static pairs never collide.
+OBJECT_BIT, TABLE_BIT, ROBOT_BIT = 1, 2, 4
+TABLE_TOP_Z = 0.0
+FLOOR_Z = -0.8
+#: The table is a solid block from the floor up: an object pressed hard into it is pushed back
+#: out of the top, never through a thin slab.
+TABLE_HALF = (0.75, 0.70, 0.5 * (TABLE_TOP_Z - FLOOR_Z))
+TABLE_CENTER = (0.40, 0.0, TABLE_TOP_Z - TABLE_HALF[2])
+
+#: Arm start pose: palm 28 cm above the table at (0.6, -0.07), palm down, fingers along +y
+#: (found by inverse kinematics; this branch reaches the whole spawn region).
+ARM_HOME = (-0.775, 1.167, 0.649, -1.275, 0.827, 1.554, 0.944)
+#: Open hand: fingers nearly straight, thumb turned down to oppose them.
+HAND_HOME = (0.0, 0.1, 0.1, 0.1) * 3 + (1.2, 0.2, 0.0, 0.0)
+#: A loose fist: the target of the finger-curl regularizer.
+HAND_CURLED = (0.0, 0.9, 0.9, 0.9) * 3 + (1.2, 0.6, 0.7, 0.7)
+
+CAMERAS = ("depth", "left", "right", "overview")
+ROBOT_RGBA = {"arm": (0.92, 0.45, 0.12, 1.0), "link": (0.75, 0.75, 0.78, 1.0), "hand": (0.15, 0.15, 0.17, 1.0),
+              "tip": (0.9, 0.9, 0.9, 1.0)}
+TABLE_RGBA = (0.55, 0.42, 0.30, 1.0)
+OBJECT_RGBA = (0.20, 0.55, 0.85, 1.0)
+GOAL_GROUP = 4
+"""Geom group of the goal marker: drawn in the person's view, not in the policy's cameras."""
+
+
+def look_at_quat(position, target) -> np.ndarray:
+    """Quaternion of a MuJoCo camera at ``position`` looking at ``target`` with world z up."""
+    position, target = np.asarray(position, float), np.asarray(target, float)
+    forward = target - position
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    mat = np.stack([right, up, -forward], axis=1)  # columns: camera x, y, z in the world
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, mat.reshape(-1))
+    return quat
+
+
+def camera_poses(cfg: EnvConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """World position and quaternion of each camera of the rig, and of the person's view."""
+    cam = cfg.camera
+    quat = look_at_quat(cam.position, cam.target)
+    mat = np.zeros(9)
+    mujoco.mju_quat2Mat(mat, quat)
+    right = mat.reshape(3, 3)[:, 0]
+    pos = np.asarray(cam.position, float)
+    half = 0.5 * cam.stereo_baseline
+    overview_pos = np.array([1.55, 0.85, 0.95])
+    return {
+        "depth": (pos, quat),
+        "left": (pos - half * right, quat),
+        "right": (pos + half * right, quat),
+        "overview": (overview_pos, look_at_quat(overview_pos, (0.45, 0.0, 0.15))),
+    }
+
+
+def _add_shape(body: mujoco.MjsBody, shape, *, rgba, group: int = 0) -> None:
+    common = dict(contype=ROBOT_BIT, conaffinity=OBJECT_BIT | TABLE_BIT, rgba=rgba, group=group, density=0)
+    if isinstance(shape, ka.Capsule):
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*shape.a, *shape.b], size=[shape.radius, 0, 0],
+                      **common)
+    elif isinstance(shape, ka.Sphere):
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, pos=shape.pos, size=[shape.radius, 0, 0], **common)
+    else:
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, pos=shape.pos, size=shape.half, **common)
+
+
+def _add_link(parent: mujoco.MjsBody, link: ka.Link, rgba, gravcomp: float, armature: float) -> mujoco.MjsBody:
+    body = parent.add_body(name=link.name, pos=link.pos, quat=link.quat, mass=link.mass,
+                           inertia=link.inertia, ipos=link.ipos, gravcomp=gravcomp, explicitinertial=True)
+    if link.joint:
+        body.add_joint(name=link.joint, type=mujoco.mjtJoint.mjJNT_HINGE, axis=link.axis, range=link.range,
+                       limited=mujoco.mjtLimited.mjLIMITED_TRUE, armature=armature)
+    for shape in link.shapes:
+        _add_shape(body, shape, rgba=rgba)
+    return body
+
+
+def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
+    """Build the scene for a task config (physics rates, camera rig, servo gains).
+
+    Args:
+        cfg: The task config.
+
+    Returns:
+        An uncompiled ``mujoco.MjSpec``; ``spec.compile()`` gives the ``MjModel``.
+    """
+    spec = mujoco.MjSpec()
+    spec.modelname = "dexgrasp"
+    spec.compiler.degree = False  # every angle here is in radians
+    opt = spec.option
+    opt.timestep = cfg.physics_dt
+    opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    opt.solver = mujoco.mjtSolver.mjSOL_NEWTON
+    opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    opt.iterations = 20
+    opt.ls_iterations = 10
+    spec.stat.extent = 2.0
+    spec.stat.center = [0.4, 0.0, 0.3]
+    spec.visual.map.znear = 0.01
+    spec.visual.map.zfar = 10.0
+    spec.visual.headlight.ambient = [0.25, 0.25, 0.25]
+    spec.visual.headlight.diffuse = [0.3, 0.3, 0.3]
+    world = spec.worldbody
+
+    # --- lights, floor, table ----------------------------------------------------------
+    world.add_light(name="key", pos=[0.8, -0.8, 2.0], dir=[-0.2, 0.4, -1.0], diffuse=[0.7, 0.7, 0.7],
+                    type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=False)
+    world.add_light(name="fill", pos=[-0.5, 1.0, 2.0], dir=[0.5, -0.5, -1.0], diffuse=[0.35, 0.35, 0.35],
+                    type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=False)
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, pos=[0, 0, FLOOR_Z], size=[3, 3, 0.1],
+                   rgba=[0.32, 0.34, 0.36, 1], contype=TABLE_BIT, conaffinity=OBJECT_BIT)
+    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, pos=TABLE_CENTER, size=TABLE_HALF,
+                   rgba=TABLE_RGBA, contype=TABLE_BIT, conaffinity=OBJECT_BIT | ROBOT_BIT)
+
+    # --- the arm and the hand at its flange -------------------------------------------
+    rcfg = cfg.robot
+    gravcomp = 1.0 if rcfg.gravity_compensation else 0.0
+    bodies = {"world": world}
+    for i, link in enumerate(ka.ARM_LINKS):
+        rgba = ROBOT_RGBA["arm"] if i % 2 else ROBOT_RGBA["link"]
+        bodies[link.name] = _add_link(bodies[link.parent], link, rgba, gravcomp, rcfg.arm_armature)
+    flange = bodies["link7"].add_body(name="flange", pos=ka.FLANGE_POS, quat=ka.FLANGE_QUAT, gravcomp=gravcomp)
+    flange.add_site(name="flange", size=[0.005, 0, 0])
+    # a 2 cm adapter plate between the flange and the palm
+    flange.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, pos=[0, 0, 0.01], size=[0.04, 0.01, 0],
+                    rgba=ROBOT_RGBA["link"], contype=ROBOT_BIT, conaffinity=OBJECT_BIT | TABLE_BIT, density=0)
+    mount = flange.add_body(name="hand_mount", pos=[0, 0, 0.02 + 0.095], gravcomp=gravcomp)
+    bodies["flange"] = mount
+    for link in ka.HAND_LINKS:
+        rgba = ROBOT_RGBA["tip"] if link.name.endswith("_tip") else ROBOT_RGBA["hand"]
+        bodies[link.name] = _add_link(bodies[link.parent], link, rgba, gravcomp, rcfg.finger_armature)
+    bodies["palm"].add_site(name="palm", pos=[0.0107, 0.0, -0.0475], size=[0.005, 0, 0])
+    for name, pos in ka.FINGERTIPS:
+        bodies[name].add_site(name=name, pos=pos, size=[0.004, 0, 0])
+
+    # --- position servos on all 23 joints -----------------------------------------------
+    for j, name in enumerate(ka.ARM_JOINTS):
+        act = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        act.set_to_position(kp=rcfg.arm_stiffness[j], kv=rcfg.arm_damping[j])
+        act.ctrlrange = ka.JOINT_RANGES[j]
+        act.forcerange = [-ka.ARM_TORQUE_LIMITS[j], ka.ARM_TORQUE_LIMITS[j]]
+        act.ctrllimited = act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+    for j, name in enumerate(ka.HAND_JOINTS):
+        act = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        act.set_to_position(kp=rcfg.finger_stiffness, kv=rcfg.finger_damping)
+        act.ctrlrange = ka.JOINT_RANGES[7 + j]
+        act.forcerange = [-rcfg.finger_effort_limit, rcfg.finger_effort_limit]
+        act.ctrllimited = act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+
+    # --- the object: one geom per kind, all but one hidden in every world -----------------
+    obj = world.add_body(name="object", pos=[0.6, 0.0, 0.1], mass=0.1, inertia=[4e-5, 4e-5, 4e-5],
+                         ipos=[0, 0, 0], explicitinertial=True)
+    obj.add_freejoint(name="object")
+    geom_types = {
+        "box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+        "sphere": mujoco.mjtGeom.mjGEOM_SPHERE, "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
+    }
+    for kind in KINDS:
+        obj.add_geom(name=f"object_{kind}", type=geom_types[kind], size=[HIDDEN_SIZE] * 3, rgba=OBJECT_RGBA,
+                     contype=OBJECT_BIT, conaffinity=TABLE_BIT | ROBOT_BIT, condim=4, density=0,
+                     friction=[1.0, 0.01, 0.0001])
+
+    # --- the goal marker (person's view only) -------------------------------------------
+    goal = world.add_body(name="goal", mocap=True, pos=[0.6, 0.0, 0.3])
+    goal.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.02, 0, 0], rgba=[0.1, 0.9, 0.2, 0.5],
+                  contype=0, conaffinity=0, group=GOAL_GROUP, density=0)
+
+    # --- cameras ---------------------------------------------------------------------------
+    for name, (pos, quat) in camera_poses(cfg).items():
+        world.add_camera(name=name, pos=pos, quat=quat, fovy=cfg.camera.fovy if name != "overview" else 45.0)
+    return spec
+
+
+def build_model(cfg: EnvConfig) -> mujoco.MjModel:
+    """Compile :func:`build_spec` into an ``MjModel``."""
+    return build_spec(cfg).compile()

@@ -1,0 +1,85 @@
+"""Depth and stereo images against independent geometry."""
+
+import math
+
+import mujoco
+import numpy as np
+import pytest
+import torch
+
+from dexgrasp_env.config import CameraConfig, RandomizationConfig
+from dexgrasp_env.robot import objects
+from dexgrasp_env.robot.scene import build_spec
+from dexgrasp_env.task import GraspTask
+from tests.conftest import small_config
+
+
+@pytest.fixture(scope="module")
+def task():
+    cfg = small_config("stereo_rgb", extra_obs=("depth",), randomization=RandomizationConfig.none(),
+                       camera=CameraConfig(width=96, height=72), shapes=("cube_large",))
+    task = GraspTask(cfg, 1, "cpu", autoreset_mode="disabled")
+    obs = task.reset(seed=3)
+    return task, obs
+
+
+def _project(cam_pos, cam_mat, fovy, width, height, point):
+    """Pixel (column, row) of a world point and its planar depth, for a MuJoCo camera."""
+    local = cam_mat.T @ (point - cam_pos)
+    z = -local[2]
+    f = 0.5 * height / math.tan(math.radians(fovy) / 2)
+    col = width / 2 + f * local[0] / z - 0.5
+    row = height / 2 - f * local[1] / z - 0.5
+    return col, row, z
+
+
+def test_depth_at_object_matches_raycast(task):
+    task, obs = task
+    cfg = task.cfg
+    # an independent C model of this world: same object size, same state
+    spec = build_spec(cfg)
+    for k, kind in enumerate(objects.KINDS):
+        spec.geom(f"object_{kind}").size = (task.object_size[0].tolist() if k == int(task.object_kind[0])
+                                            else (objects.HIDDEN_SIZE,) * 3)
+    model = spec.compile()
+    data = mujoco.MjData(model)
+    data.qpos[:] = task.sim.qpos[0].numpy()
+    mujoco.mj_forward(model, data)
+    cam = model.camera("depth").id
+    cam_pos, cam_mat = data.cam_xpos[cam].copy(), data.cam_xmat[cam].reshape(3, 3).copy()
+    centre = data.qpos[23:26].copy()
+    col, row, _ = _project(cam_pos, cam_mat, cfg.camera.fovy, cfg.camera.width, cfg.camera.height, centre)
+    c, r = int(round(col)), int(round(row))
+    # the ray through that pixel's centre, cast on the C model
+    f = 0.5 * cfg.camera.height / math.tan(math.radians(cfg.camera.fovy) / 2)
+    local_dir = np.array([(c + 0.5 - cfg.camera.width / 2) / f, -(r + 0.5 - cfg.camera.height / 2) / f, -1.0])
+    direction = cam_mat @ (local_dir / np.linalg.norm(local_dir))
+    geomid = np.zeros(1, dtype=np.int32)
+    dist = mujoco.mj_ray(model, data, cam_pos, direction, np.array([1, 1, 1, 0, 0, 0], np.uint8), 1, -1, geomid)
+    assert model.geom_bodyid[geomid[0]] == model.body("object").id
+    planar = dist * (-(cam_mat.T @ direction)[2])
+    depth = obs["depth"][0, 0, r, c].item()
+    assert abs(depth - planar) < 0.01, (depth, planar)
+    near, far = cfg.camera.depth_range
+    assert obs["depth"].min() >= near and obs["depth"].max() <= far
+
+
+def _blue_columns(image: torch.Tensor) -> float:
+    """Mean column of the object's (blue) pixels in a (3, H, W) uint8 image."""
+    rgb = image.float()
+    blue = (rgb[2] > rgb[0] + 60) & (rgb[2] > rgb[1] + 20)
+    assert blue.sum() > 5
+    return blue.nonzero()[:, 1].float().mean().item()
+
+
+def test_stereo_disparity_sign_and_size(task):
+    task, obs = task
+    cfg = task.cfg
+    left, right = _blue_columns(obs["left"][0]), _blue_columns(obs["right"][0])
+    disparity = left - right
+    assert disparity > 0  # the object sits further right in the left eye's image
+    cam_pos = task.sim.mjm.cam_pos[task.sim.camera_ids["depth"]]
+    z = np.linalg.norm(task.sim.qpos[0, 23:26].numpy() - cam_pos)
+    f = 0.5 * cfg.camera.height / math.tan(math.radians(cfg.camera.fovy) / 2)
+    expected = f * cfg.camera.stereo_baseline / z
+    assert disparity == pytest.approx(expected, rel=0.35)
