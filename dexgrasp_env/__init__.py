@@ -14,6 +14,7 @@ Importing this package registers three Gymnasium environments and starts nothing
 from gymnasium.envs.registration import register, registry
 
 from dexgrasp_env.config import ENV_IDS
+from dexgrasp_env.errors import WorkerError
 
 __version__ = "0.1.0"
 
@@ -26,4 +27,4 @@ for _env_id, _obs_mode in ENV_IDS.items():
             kwargs={"obs_mode": _obs_mode},
         )
 
-__all__ = ["ENV_IDS", "__version__"]
+__all__ = ["ENV_IDS", "WorkerError", "__version__"]

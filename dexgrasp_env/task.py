@@ -44,6 +44,20 @@ PROPRIO_LAYOUT: tuple[tuple[str, int], ...] = (
     ("last_action", 23),
 )
 """Blocks of the ``proprio`` vector, in order."""
+
+
+def layout_slices(layout: tuple[tuple[str, int], ...]) -> dict[str, slice]:
+    """Where each named block sits in a flat observation vector."""
+    out, start = {}, 0
+    for name, size in layout:
+        out[name] = slice(start, start + size)
+        start += size
+    return out
+
+
+STATE_SLICES = layout_slices(STATE_LAYOUT)
+"""``obs["state"][:, STATE_SLICES["object_pos"]]`` etc."""
+PROPRIO_SLICES = layout_slices(PROPRIO_LAYOUT)
 STATE_DIM = sum(n for _, n in STATE_LAYOUT)
 PROPRIO_DIM = sum(n for _, n in PROPRIO_LAYOUT)
 DIVERGENCE_LIMITS = (200.0, 20.0, 400.0)
@@ -445,6 +459,17 @@ class GraspTask:
         self._obs = self._observe()
         return self._obs
 
+    def warmup(self) -> None:
+        """Load (or compile) every kernel a step needs, then leave a clean, freshly reset state.
+
+        Workers call this before they report ready, so that the learner's reply timeout only
+        ever covers steady-state work, never a minute of first-time kernel compilation.
+        """
+        self.reset(seed=0)
+        self.step(torch.zeros(self.num_envs, NUM_ACTIONS, device=self.device))
+        self.needs_reset.zero_()
+        self.reset(seed=0)
+
     # ----------------------------------------------------------------------------------------
     # stepping
     # ----------------------------------------------------------------------------------------
@@ -484,7 +509,9 @@ class GraspTask:
                              actions, self.prev_action, success, cfg.reward)
         scales = cfg.reward.scales()
         weighted = {k: scales[k] * v for k, v in terms.items()}
-        reward = torch.stack(list(weighted.values())).sum(0)
+        # elementwise, in a fixed order: a stacked .sum(0) rounds differently for different
+        # batch sizes, and environment i must not depend on how many others share its worker
+        reward = sum(weighted.values(), torch.zeros_like(success, dtype=torch.float32))
         terminated = object_lost(object_pos, self.workspace_low, self.workspace_high) & ~diverged
         truncated = (self.step_count >= cfg.max_episode_steps) | diverged
         # environments reset at the start of this step (next_step mode) report a fresh start

@@ -513,6 +513,10 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
                 self.difficulty = min(1.0, self.difficulty + cur.step)
             self._curriculum_episodes = self._curriculum_successes = 0
 
+    def worker_pids(self) -> list[int | None]:
+        """Process id of each simulator worker (``None`` for torchrun ranks, which may be remote)."""
+        return [w.process.pid if w.process is not None else None for w in self._workers]
+
     def memory_bytes(self) -> dict[str, int]:
         """Bytes of simulator state held in this process (in-process shards only)."""
         return {"local_sim": sum(s.memory_bytes() for s in self._shards if isinstance(s, _LocalShard))}

@@ -24,6 +24,9 @@ import torch.distributed as dist
 
 from dexgrasp_env.config import EnvConfig
 
+FAULT_ENV = "DEXGRASP_INJECT_FAULT"
+"""Testing hook: ``"<worker index>:<step>"`` makes that worker raise at that step of its first shard."""
+
 CMD_STEP, CMD_RESET, CMD_RENDER, CMD_CLOSE, CMD_READY = range(5)
 """Requests; ``CMD_READY`` is the worker's first reply, once its simulators are built."""
 _HEADER_WORDS = 8
@@ -99,6 +102,14 @@ def pair_group(store: dist.Store, prefix: str, rank: int, backend: str, device: 
     return dist.ProcessGroupGloo(prefixed, rank, 2, timeout)
 
 
+def _injected_fault_step(index: int) -> int | None:
+    value = os.environ.get(FAULT_ENV)
+    if not value:
+        return None
+    worker, step = value.split(":")
+    return int(step) if int(worker) == index else None
+
+
 def serve(spec: WorkerSpec, group) -> None:
     """Answer the learner's requests until it sends ``CMD_CLOSE`` (or the connection drops)."""
     from dexgrasp_env.task import GraspTask
@@ -114,9 +125,12 @@ def serve(spec: WorkerSpec, group) -> None:
     cmd_header, cmd_actions, cmd_mask = cmd_layout.views(cmd_buf)
     render_bufs: dict = {}
     reply = bufs[0]
+    fault_step, steps = _injected_fault_step(spec.index), 0
     try:
         tasks = [GraspTask(spec.cfg, shard.num_envs, spec.device, env_offset=shard.offset,
                            autoreset_mode=spec.autoreset_mode) for shard in spec.shards]
+        for task in tasks:
+            task.warmup()
         header(reply)[0] = 0
         group.send([reply], 0, 0).wait()  # CMD_READY
         while True:
@@ -138,6 +152,9 @@ def serve(spec: WorkerSpec, group) -> None:
             else:
                 reply = bufs[s]
                 if command == CMD_STEP:
+                    steps += s == 0
+                    if fault_step is not None and steps == fault_step:
+                        raise RuntimeError(f"injected fault at step {steps} ({FAULT_ENV})")
                     results = step_results(*task.step(cmd_actions[:n].to(task.device)))
                 elif command == CMD_RESET:
                     mask = cmd_mask[:n].to(task.device) if h[4] else None

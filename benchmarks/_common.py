@@ -1,0 +1,56 @@
+"""Shared helpers of the benchmark scripts: machine description and JSON output."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import resource
+import sys
+
+import torch
+
+
+def machine(device: str = "cpu") -> dict:
+    """A description of this machine and the software versions."""
+    import mujoco
+    import mujoco_warp
+    import warp
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "warp": warp.__version__,
+        "mujoco": mujoco.__version__,
+        "mujoco_warp": mujoco_warp.__version__,
+        "date": datetime.date.today().isoformat(),
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def emit(results: dict, out: str | None) -> None:
+    """Print ``results`` as JSON (with the command line), and write it to ``out`` if given."""
+    results = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), **results}
+    text = json.dumps(results, indent=2)
+    print(text)
+    if out:
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text + "\n")
