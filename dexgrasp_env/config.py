@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
+
+import tyro
 
 ObsMode = Literal["state", "depth", "stereo_rgb"]
 ExtraKey = Literal["state", "depth", "left", "right"]
@@ -59,18 +61,25 @@ class RewardConfig:
     """
 
     fingertip_to_object: float = 1.0
+    """Scale of the hand-to-object term ``exp(-a * max_i |p_tip_i - p_obj|)``."""
     object_to_goal: float = 5.0
+    """Scale of the object-to-goal term ``exp(-b * |p_obj - goal|)``."""
     lift: float = 2.0
+    """Scale of the lift term ``exp(-c * |goal_z - obj_z|)``."""
     finger_curl: float = -0.01
+    """Scale of the finger-curl regulariser ``|q_fingers - q_curled|^2`` (negative: a penalty)."""
     action: float = -0.005
+    """Scale of the action penalty ``|a|^2``."""
     action_rate: float = -0.005
+    """Scale of the action-rate penalty ``|a - a_prev|^2``."""
     success: float = 0.0
     """Bonus per step while the object is inside the success region."""
     fingertip_sharpness: float = 10.0
+    """``a`` of the hand-to-object term (1/m)."""
     goal_sharpness: float = 15.0
+    """``b`` of the object-to-goal term (1/m; DextrAH sharpens it to 20 late in training)."""
     lift_sharpness: float = 8.5
-    lift_gate_height: float = 0.03
-    """The object-to-goal term counts only once the object is this far above its start (m)."""
+    """``c`` of the lift term (1/m)."""
 
     def scales(self) -> dict[str, float]:
         """The per-term scales, keyed like the dict :func:`dexgrasp_env.task.reward_terms` returns."""
@@ -92,7 +101,9 @@ class CurriculumConfig:
     """
 
     enabled: bool = False
+    """Start narrow and widen the ranges with success (else: always the full ranges)."""
     initial_difficulty: float = 0.0
+    """Difficulty in [0, 1] at the start."""
     step: float = 0.02
     """Increment per widening (DextrAH: 50 steps from nominal to full)."""
     threshold: float = 0.4
@@ -110,7 +121,9 @@ class RandomizationConfig:
     """
 
     object_mass_scale: Range | None = (0.5, 3.0)
+    """Scale of the object's nominal mass."""
     object_size_scale: Range | None = (0.9, 1.1)
+    """Scale of the object's nominal size."""
     friction: Range | None = (0.5, 1.2)
     """Sliding friction coefficient of the object and the fingers (nominal 1.0)."""
     actuator_gain_scale: Range | None = None
@@ -136,6 +149,7 @@ class RandomizationConfig:
     object_pos_noise: float | None = None
     """Uniform noise on the observed object position (m), e.g. 0.03."""
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """Automatic widening of these ranges (ADR)."""
 
     @staticmethod
     def full() -> RandomizationConfig:
@@ -164,10 +178,13 @@ class RobotConfig:
     arm_armature: float = 0.1
     """Reflected rotor inertia added to every arm joint (kg m^2)."""
     finger_stiffness: float = 3.0
+    """Finger servo stiffness (N m / rad)."""
     finger_damping: float = 0.1
+    """Finger servo damping (N m s / rad)."""
     finger_effort_limit: float = 0.7
     """Torque limit of each finger servo (N m)."""
     finger_armature: float = 0.001
+    """Reflected rotor inertia added to every finger joint (kg m^2)."""
     gravity_compensation: bool = True
     """Compensate the robot's own weight, as the iiwa's controller does."""
 
@@ -176,26 +193,34 @@ class RobotConfig:
 class EnvConfig:
     """The whole task: observation mode, physics rates, workspace, rewards, randomization."""
 
-    obs_mode: ObsMode = "state"
-    """Policy observation: ``state`` (privileged vector), ``depth`` or ``stereo_rgb``."""
+    obs_mode: Annotated[ObsMode, tyro.conf.Suppress] = "state"
+    """Policy observation: ``state`` (privileged vector), ``depth`` or ``stereo_rgb``. Set by the
+    registered id (``--env-id`` in the scripts), so it is not a command-line flag of its own."""
     extra_obs: tuple[ExtraKey, ...] = ()
     """Further keys rendered from the same world in the same step, e.g. ``("state",)`` for an
     asymmetric critic or a teacher, ``("depth",)`` for a depth teacher of a stereo student."""
     physics_dt: float = 1.0 / 120.0
+    """Physics time step (s)."""
     decimation: int = 2
     """Physics steps per control step (60 Hz policy over 120 Hz physics)."""
     episode_length_s: float = 10.0
+    """Episode length (s); reaching it truncates the episode (a time-out, not a termination)."""
     action_scale: float = 0.1
     """Relative joint-position target change (rad) per unit action per control step."""
     success_threshold: float = 0.1
     """The object counts as at the goal within this distance (m)."""
     object_spawn_low: tuple[float, float] = (0.50, -0.15)
+    """Lower corner (x, y) of the region where objects are placed on the table (m)."""
     object_spawn_high: tuple[float, float] = (0.70, 0.15)
+    """Upper corner (x, y) of the spawn region (m)."""
     goal_low: tuple[float, float, float] = (0.50, -0.20, 0.20)
+    """Lower corner of the box goals are drawn from (m)."""
     goal_high: tuple[float, float, float] = (0.70, 0.20, 0.40)
+    """Upper corner of the goal box (m)."""
     workspace_low: tuple[float, float, float] = (0.0, -0.6, -0.05)
     """The episode terminates when the object leaves this box (m) or falls below its floor."""
     workspace_high: tuple[float, float, float] = (1.1, 0.6, 1.0)
+    """Upper corner of the workspace box (m)."""
     arm_start_noise: float = 0.05
     """Uniform noise on the arm's start joint angles (rad)."""
     shapes: tuple[str, ...] | None = None
@@ -204,9 +229,13 @@ class EnvConfig:
     """``random``: a shape drawn at every reset. ``cycle``: environment ``i`` always gets shape
     ``i mod len(shapes)`` (even coverage for evaluation)."""
     camera: CameraConfig = field(default_factory=CameraConfig)
+    """The camera rig and image size."""
     reward: RewardConfig = field(default_factory=RewardConfig)
+    """Reward scales and shapes."""
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    """Domain randomization and its curriculum."""
     robot: RobotConfig = field(default_factory=RobotConfig)
+    """Servo gains and limits."""
     check_actions: bool = True
     """Reject actions of the wrong shape, dtype or device, and non-finite actions (costs one host sync)."""
 

@@ -1,0 +1,592 @@
+"""PPO for dexterous grasping from state, depth or stereo RGB (CleanRL style, one file).
+
+Disaggregated (the paper's layout: simulator workers + one learner device):
+
+    python algos/ppo.py --env-id DexGrasp-Depth-v0 --num-envs 8192 --sim-devices cuda:1 cuda:2 cuda:3 \
+        --learner-device cuda:0
+
+Data parallel (every rank simulates its own environments and holds a policy replica):
+
+    torchrun --nproc_per_node=4 algos/ppo.py --layout data-parallel --env-id DexGrasp-Depth-v0 --num-envs 1024
+
+CPU, small: ``python algos/ppo.py --num-envs 64 --total-timesteps 200000 --env.episode-length-s 2``.
+Evaluate: ``python algos/ppo.py --eval-checkpoint runs/<run>/checkpoint.pt --eval-episodes 16``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import gymnasium as gym
+import imageio.v2 as imageio
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+import dexgrasp_env  # noqa: F401  (registers the ids)
+from dexgrasp_env.config import ENV_IDS, REWARD_TERMS, EnvConfig, PoolConfig
+from dexgrasp_env.task import observation_space
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment (the run folder is runs/<env-id>__<exp-name>__<seed>__<time>)"""
+    env_id: Literal["DexGrasp-State-v0", "DexGrasp-Depth-v0", "DexGrasp-StereoRGB-v0"] = "DexGrasp-State-v0"
+    """the registered environment: what the policy sees"""
+    num_envs: int = 64
+    """environments across the whole pool (per rank with --layout data-parallel)"""
+    seed: int = 1
+    """seed of the environments, the policy initialisation and the sampling"""
+    total_timesteps: int = 1_000_000
+    """environment steps to train for (all ranks together)"""
+    layout: Literal["disaggregated", "data-parallel"] = "disaggregated"
+    """disaggregated: simulator workers (--sim-devices) feed one learner; data-parallel: run under torchrun,
+    every rank simulates in-process on its own device and gradients are all-reduced"""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """the task (its observation mode comes from --env-id)"""
+    pool: Annotated[PoolConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PoolConfig)
+    """where the environments run (--sim-devices, --learner-device, ...)"""
+    asymmetric_critic: bool = True
+    """give the critic the privileged state (rendered from the same world as an extra key)"""
+    num_steps: int = 16
+    """rollout horizon per update (steps per environment)"""
+    learning_rate: float = 3e-4
+    """initial learning rate of Adam"""
+    lr_schedule: Literal["adaptive", "fixed"] = "adaptive"
+    """adaptive: scale the learning rate by 1.5 to keep the KL divergence near --kl-target"""
+    kl_target: float = 0.013
+    """target KL divergence per update of the adaptive schedule"""
+    gamma: float = 0.998
+    """discount factor"""
+    gae_lambda: float = 0.95
+    """lambda of generalized advantage estimation"""
+    num_minibatches: int = 4
+    """minibatches per epoch"""
+    update_epochs: int = 4
+    """epochs over each rollout"""
+    clip_coef: float = 0.2
+    """surrogate clipping coefficient"""
+    clip_vloss: bool = True
+    """clip the value loss like the surrogate"""
+    ent_coef: float = 0.002
+    """entropy bonus coefficient"""
+    vf_coef: float = 1.0
+    """value loss coefficient"""
+    max_grad_norm: float = 1.0
+    """gradient norm clip"""
+    init_log_std: float = 0.0
+    """initial log standard deviation of the Gaussian policy"""
+    bf16: bool = False
+    """bf16 autocast for forward passes on CUDA"""
+    checkpoint_interval: int = 50
+    """write a checkpoint every this many updates (and at the end)"""
+    resume: str | None = None
+    """checkpoint to continue from: parameters, optimiser, normalisers, global step"""
+    run_dir: str | None = None
+    """where logs and checkpoints go (default: runs/<run name>)"""
+    track: bool = False
+    """log to Weights & Biases as well (needs `pip install wandb`)"""
+    wandb_project_name: str = "dexgrasp"
+    """the W&B project"""
+    capture_video: bool = False
+    """record an MP4 of one evaluation episode at every checkpoint"""
+    eval_checkpoint: str | None = None
+    """evaluate this checkpoint instead of training"""
+    eval_episodes: int = 16
+    """episodes to evaluate (with --eval-checkpoint)"""
+    eval_video: str | None = None
+    """MP4 path for the evaluation episode (default: next to the checkpoint)"""
+    progress: bool = True
+    """show a progress bar"""
+
+
+# ------------------------------------------------------------------------------------------------
+# Agent
+# ------------------------------------------------------------------------------------------------
+class RunningMeanStd(nn.Module):
+    """Running mean and variance (a module, so they travel with the state dict)."""
+
+    def __init__(self, shape=(), eps: float = 1e-4):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("var", torch.ones(shape))
+        self.register_buffer("count", torch.tensor(eps))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        x = x.reshape(-1, *self.mean.shape).float()
+        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        if dist.is_initialized():  # data parallel: merge the ranks' statistics
+            stats = torch.cat([batch_mean.flatten(), (batch_var + batch_mean**2).flatten()])
+            dist.all_reduce(stats)
+            stats /= dist.get_world_size()
+            batch_mean = stats[: batch_mean.numel()].view_as(batch_mean)
+            batch_var = stats[batch_mean.numel():].view_as(batch_var) - batch_mean**2
+            n *= dist.get_world_size()
+        delta, total = batch_mean - self.mean, self.count + n
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-5.0, 5.0)
+
+
+def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(sizes, out: int | None = None, out_std: float = 1.0) -> nn.Sequential:
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [layer_init(nn.Linear(a, b)), nn.ELU()]
+    if out is not None:
+        layers.append(layer_init(nn.Linear(sizes[-1], out), std=out_std))
+    return nn.Sequential(*layers)
+
+
+class ImageEncoder(nn.Module):
+    """Conv 16/32/64 (kernel 3) with max-pooling, then a linear projection (Isaac Lab's CNN)."""
+
+    def __init__(self, shape, out: int = 256, scale: float = 1.0):
+        super().__init__()
+        self.scale = scale
+        self.conv = nn.Sequential(
+            nn.Conv2d(shape[0], 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+        with torch.no_grad():
+            n = self.conv(torch.zeros(1, *shape)).shape[1]
+        self.proj = nn.Sequential(layer_init(nn.Linear(n, out)), nn.ELU())
+
+    def forward(self, x):
+        return self.proj(self.conv(x.float() * self.scale))
+
+
+class Encoder(nn.Module):
+    """Vector keys are normalised and fed to an MLP; image keys go through a CNN each; all fused."""
+
+    def __init__(self, spaces: dict, keys, image_scale: dict, hidden=(512, 256, 128)):
+        super().__init__()
+        self.keys = tuple(keys)
+        self.norms, self.cnns = nn.ModuleDict(), nn.ModuleDict()
+        width = 0
+        for k in self.keys:
+            shape = spaces[k].shape
+            if len(shape) == 3:
+                self.cnns[k] = ImageEncoder(shape, scale=image_scale[k])
+                width += 256
+            else:
+                self.norms[k] = RunningMeanStd(shape)
+                width += shape[0]
+        self.trunk = mlp((width, *hidden))
+        self.out_dim = hidden[-1]
+
+    def update_norms(self, obs: dict) -> None:
+        for k, norm in self.norms.items():
+            norm.update(obs[k])
+
+    def forward(self, obs: dict) -> torch.Tensor:
+        parts = [self.cnns[k](obs[k]) if k in self.cnns else self.norms[k].normalize(obs[k]) for k in self.keys]
+        return self.trunk(torch.cat(parts, dim=-1))
+
+
+class Agent(nn.Module):
+    """Gaussian actor on the policy keys; critic on the privileged state when there is one."""
+
+    def __init__(self, spaces: dict, policy_keys, critic_keys, image_scale: dict, n_actions: int = 23,
+                 init_log_std: float = 0.0):
+        super().__init__()
+        self.actor_enc = Encoder(spaces, policy_keys, image_scale)
+        self.critic_enc = Encoder(spaces, critic_keys, image_scale)
+        self.actor_mean = layer_init(nn.Linear(self.actor_enc.out_dim, n_actions), std=0.01)
+        self.critic = layer_init(nn.Linear(self.critic_enc.out_dim, 1), std=1.0)
+        self.actor_logstd = nn.Parameter(torch.full((1, n_actions), init_log_std))
+        self.value_norm = RunningMeanStd(())
+
+    @property
+    def vector_keys(self) -> set:
+        """The observation keys that are normalised (not images)."""
+        return set(self.actor_enc.norms) | set(self.critic_enc.norms)
+
+    def update_norms(self, obs: dict) -> None:
+        self.actor_enc.update_norms(obs)
+        self.critic_enc.update_norms(obs)
+
+    def get_value(self, obs: dict) -> torch.Tensor:
+        """Normalised value (see ``value_norm``)."""
+        return self.critic(self.critic_enc(obs)).squeeze(-1)
+
+    def dist(self, obs: dict) -> torch.distributions.Normal:
+        mean = self.actor_mean(self.actor_enc(obs))
+        return torch.distributions.Normal(mean, self.actor_logstd.expand_as(mean).exp())
+
+    def get_action_and_value(self, obs: dict, action: torch.Tensor | None = None):
+        d = self.dist(obs)
+        if action is None:
+            action = d.sample()
+        return action, d.log_prob(action).sum(-1), d.entropy().sum(-1), self.get_value(obs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------------
+def as_dict(obs) -> dict:
+    return obs if isinstance(obs, dict) else {"state": obs}
+
+
+def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device) -> Agent:
+    policy_keys = tuple(k for k in env_cfg.obs_keys() if k not in env_cfg.extra_obs)
+    critic_keys = ("state",) if args.asymmetric_critic and "state" in spaces else policy_keys
+    scale = {"depth": 1.0 / env_cfg.camera.depth_range[1], "left": 1 / 255, "right": 1 / 255}
+    return Agent(spaces, policy_keys, critic_keys, scale, init_log_std=args.init_log_std).to(device)
+
+
+def env_config(args: Args) -> EnvConfig:
+    extra = tuple(args.env.extra_obs)
+    if args.asymmetric_critic and args.env_id != "DexGrasp-State-v0" and "state" not in extra:
+        extra += ("state",)
+    return dataclasses.replace(args.env, obs_mode=ENV_IDS[args.env_id], extra_obs=extra)
+
+
+class PolicyExport(nn.Module):
+    """The actor alone, for export: ``obs dict -> (action mean, action std)``."""
+
+    def __init__(self, agent: Agent):
+        super().__init__()
+        self.encoder, self.mean, self.log_std = agent.actor_enc, agent.actor_mean, agent.actor_logstd
+
+    def forward(self, obs: dict[str, torch.Tensor]):
+        mean = self.mean(self.encoder(obs))
+        return mean, self.log_std.expand_as(mean).exp()
+
+
+def export_policy(agent: Agent, example_obs: dict) -> bytes:
+    """The actor as a ``torch.export`` program (any batch size), loadable without this file:
+    ``torch.export.load(io.BytesIO(data)).module()(obs) -> (mean, std)``."""
+    keys = agent.actor_enc.keys
+    example = {k: example_obs[k][:2].detach() for k in keys}
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(PolicyExport(agent).eval(), (example,),
+                                  dynamic_shapes=({k: {0: batch} for k in keys},))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(path: str, agent, optimizer, global_step: int, update: int, lr: float, args: Args,
+                    env_cfg: EnvConfig, example_obs: dict) -> None:
+    """Write atomically (a crash mid-write leaves the previous checkpoint intact)."""
+    tmp = f"{path}.tmp"
+    plain = {k: v for k, v in dataclasses.asdict(args).items() if k not in ("env", "pool")}
+    torch.save({"agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "global_step": global_step,
+                "update": update, "learning_rate": lr, "args": plain, "env_config": env_cfg, "pool": args.pool,
+                "policy_keys": agent.actor_enc.keys, "policy_export": export_policy(agent, example_obs),
+                "torch_rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_args(ckpt: dict) -> Args:
+    """The Args a checkpoint was trained with."""
+    return Args(**ckpt["args"], env=ckpt["env_config"], pool=ckpt["pool"])
+
+
+def evaluate(agent: Agent, env_cfg: EnvConfig, episodes: int, seed: int, device) -> dict:
+    """Success rate and return of deterministic (mean-action) episodes, one per environment."""
+    env = gym.make_vec(ENV_IDS_REVERSE[env_cfg.obs_mode], num_envs=episodes, config=env_cfg,
+                       learner_device=str(device), autoreset_mode="disabled")
+    obs, _ = env.reset(seed=seed)
+    finished = torch.zeros(episodes, dtype=torch.bool, device=device)
+    success = torch.zeros(episodes, device=device)
+    returns, lengths = torch.zeros(episodes, device=device), torch.zeros(episodes, device=device)
+    while not finished.all():
+        with torch.no_grad():
+            action = agent.dist(as_dict(obs)).mean.clamp(-1.0, 1.0)
+        obs, reward, terminated, truncated, info = env.step(action)
+        done = info["_episode_stats"] & ~finished
+        success = torch.where(done, info["episode_stats"]["success"].float(), success)
+        returns = torch.where(done, info["episode_stats"]["r"], returns)
+        lengths = torch.where(done, info["episode_stats"]["l"].float(), lengths)
+        finished |= done
+    env.close()
+    return {"success_rate": success.mean().item(), "mean_return": returns.mean().item(),
+            "mean_length": lengths.mean().item(), "episodes": episodes}
+
+
+def record_video(agent: Agent, env_cfg: EnvConfig, seed: int, device, path: str) -> str:
+    """An MP4 of one deterministic episode: the person's view beside the policy's cameras."""
+    env = gym.make_vec(ENV_IDS_REVERSE[env_cfg.obs_mode], num_envs=1, config=env_cfg, learner_device=str(device),
+                       autoreset_mode="disabled", render_mode="rgb_array", render_width=320, render_height=240)
+    obs, _ = env.reset(seed=seed)
+    frames, done = [], False
+    while not done:
+        obs = as_dict(obs)
+        frames.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()}, env_cfg))
+        with torch.no_grad():
+            action = agent.dist(obs).mean.clamp(-1.0, 1.0)
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = bool((terminated | truncated)[0])
+    env.close()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    imageio.mimsave(path, frames, fps=int(round(1.0 / env_cfg.control_dt)), macro_block_size=1)
+    return path
+
+
+ENV_IDS_REVERSE = {mode: env_id for env_id, mode in ENV_IDS.items()}
+
+
+def compose_frame(person: np.ndarray, obs: dict, cfg: EnvConfig) -> np.ndarray:
+    """The person's view beside what the policy sees (depth in grey, the stereo pair stacked)."""
+    h = person.shape[0]
+    panels = [person]
+    for key in ("depth", "left", "right"):
+        if key not in obs:
+            continue
+        img = obs[key].detach().cpu().numpy()
+        if key == "depth":
+            img = np.repeat((np.clip(1 - img / cfg.camera.depth_range[1], 0, 1) * 255).astype(np.uint8), 3, 0)
+        img = img.transpose(1, 2, 0)
+        rep = max(1, h // (2 * img.shape[0]))
+        panels.append(np.kron(img, np.ones((rep, rep, 1), dtype=np.uint8)))
+    if len(panels) == 1:
+        return person
+    side = np.concatenate([np.pad(p, ((0, max(0, h // 2 - p.shape[0])), (0, 0), (0, 0))) for p in panels[1:]], 0)[:h]
+    side = np.pad(side, ((0, h - side.shape[0]), (0, 0), (0, 0)))
+    return np.concatenate([person, side], axis=1)
+
+
+# ------------------------------------------------------------------------------------------------
+def main(args: Args) -> dict:
+    # ---- setup: layout, devices, seeding ---------------------------------------------------------
+    if args.pool.autoreset_mode != "next_step" or args.pool.numpy_obs:
+        raise ValueError(f"ppo.py needs torch observations and next_step autoreset, got autoreset_mode="
+                         f"{args.pool.autoreset_mode!r}, numpy_obs={args.pool.numpy_obs}")
+    rank, world = 0, 1
+    if args.layout == "data-parallel":
+        cuda = args.pool.learner_device.startswith("cuda")
+        dist.init_process_group("nccl" if cuda else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        device_name = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}" if cuda else "cpu"
+        args = dataclasses.replace(args, pool=dataclasses.replace(args.pool, sim_devices=None,
+                                                                  learner_device=device_name))
+    device = torch.device(args.pool.learner_device)
+    random.seed(args.seed + rank)
+    np.random.seed(args.seed + rank)
+    torch.manual_seed(args.seed)  # the same initial policy on every rank
+    env_cfg = env_config(args)
+
+    if args.eval_checkpoint:
+        ckpt = torch.load(args.eval_checkpoint, map_location=device, weights_only=False)
+        trained, cfg = load_args(ckpt), ckpt["env_config"]
+        agent = make_agent(trained, cfg, dict(as_dict_space(observation_space(cfg))), device)
+        agent.load_state_dict(ckpt["agent"])
+        result = evaluate(agent, cfg, args.eval_episodes, args.seed, device)
+        video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "eval.mp4")
+        result["video"] = record_video(agent, cfg, args.seed, device, video)
+        print(result)
+        return result
+
+    # ---- environments, agent, optimiser ------------------------------------------------------------
+    envs = gym.make_vec(args.env_id, num_envs=args.num_envs, config=env_cfg, pool=args.pool)
+    spaces = dict(as_dict_space(envs.single_observation_space))
+    T, N = args.num_steps, args.num_envs
+    num_updates = max(1, args.total_timesteps // (T * N * world))
+    agent = make_agent(args, env_cfg, spaces, device)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    lr, global_step, start_update = args.learning_rate, 0, 1
+    torch.manual_seed(args.seed + rank)  # different exploration noise on every rank
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location=device, weights_only=False)
+        agent.load_state_dict(ckpt["agent"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        lr, global_step, start_update = ckpt["learning_rate"], ckpt["global_step"], ckpt["update"] + 1
+        torch.set_rng_state(ckpt["torch_rng"])
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_dir = args.run_dir or os.path.join("runs", run_name)
+    writer = None
+    if rank == 0:
+        os.makedirs(run_dir, exist_ok=True)
+        if args.track:
+            import wandb
+
+            wandb.init(project=args.wandb_project_name, config=dataclasses.asdict(args), name=run_name,
+                       sync_tensorboard=True, save_code=True)
+        writer = SummaryWriter(run_dir)
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+            f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+
+    # ---- rollout storage on the learner device (images stay uint8) -------------------------------
+    obs_buf = {k: torch.zeros((T, N, *sp.shape), dtype=torch.uint8 if sp.dtype == np.uint8 else torch.float32,
+                              device=device) for k, sp in spaces.items()}
+    actions = torch.zeros((T, N, 23), device=device)
+    logprobs, rewards, values = (torch.zeros((T, N), device=device) for _ in range(3))
+    terminated_buf, cut_buf, valid_buf = (torch.zeros((T, N), dtype=torch.bool, device=device) for _ in range(3))
+
+    next_obs, _ = envs.reset(seed=args.seed + 7919 * rank)
+    next_obs = as_dict(next_obs)
+    if not args.resume:
+        agent.update_norms(next_obs)
+    resetting = torch.zeros(N, dtype=torch.bool, device=device)  # next_step: this step only resets
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16 and device.type == "cuda")
+    bar = tqdm(range(start_update, num_updates + 1), disable=not args.progress or rank > 0, desc="ppo", unit="upd")
+    start_time, start_step = time.time(), global_step
+    stats: dict = {}
+    for update in bar:
+        # ---- collect a rollout (statistics accumulate on the device: no host sync per step) ---------
+        term_sums = torch.zeros(len(REWARD_TERMS), device=device)
+        ep = torch.zeros(4, device=device)  # episodes, sum of returns, of lengths, of successes
+        for t in range(T):
+            global_step += N * world
+            for k in obs_buf:
+                obs_buf[k][t] = next_obs[k]
+            valid_buf[t] = ~resetting
+            with torch.no_grad(), autocast:
+                action, logprob, _, value = agent.get_action_and_value(next_obs)
+            actions[t], logprobs[t], values[t] = action, logprob.float(), value.float()
+            next_obs, reward, terminated, truncated, info = envs.step(action.clamp(-1.0, 1.0))
+            next_obs = as_dict(next_obs)
+            rewards[t], terminated_buf[t], cut_buf[t] = reward, terminated, terminated | truncated
+            resetting = terminated | truncated
+            term_sums += torch.stack([info[f"reward/{k}"].mean() for k in REWARD_TERMS]) / T
+            ended, epi = info["_episode_stats"].float(), info["episode_stats"]
+            ep += torch.stack([ended.sum(), (epi["r"] * ended).sum(), (epi["l"] * ended).sum(),
+                               (epi["success"] * ended).sum()])
+
+        # ---- advantages (GAE): a time-out bootstraps from its true final observation ---------------
+        with torch.no_grad(), autocast:
+            next_value = agent.get_value(next_obs).float()
+        mean, std = agent.value_norm.mean, torch.sqrt(agent.value_norm.var + 1e-8)
+        v, nv = values * std + mean, next_value * std + mean
+        advantages = torch.zeros_like(rewards)
+        lastgaelam = torch.zeros(N, device=device)
+        for t in reversed(range(T)):
+            v_next = nv if t == T - 1 else v[t + 1]
+            delta = rewards[t] + args.gamma * v_next * (~terminated_buf[t]) - v[t]
+            lastgaelam = delta + args.gamma * args.gae_lambda * (~cut_buf[t]) * lastgaelam
+            advantages[t] = lastgaelam
+        returns = advantages + v
+        valid = valid_buf.reshape(-1)  # the reset step after an episode end is no transition
+        agent.value_norm.update(returns.reshape(-1)[valid])
+        norm_returns = (returns - agent.value_norm.mean) / torch.sqrt(agent.value_norm.var + 1e-8)
+
+        # ---- optimise the policy and the value function ----------------------------------------------
+        b_obs = {k: v_.reshape(-1, *v_.shape[2:]) for k, v_ in obs_buf.items()}
+        b_act, b_logp = actions.reshape(-1, 23), logprobs.reshape(-1)
+        b_adv, b_ret, b_val = advantages.reshape(-1), norm_returns.reshape(-1), values.reshape(-1)
+        idx = valid.nonzero().squeeze(-1)
+        clipfracs = []
+        for epoch in range(args.update_epochs):
+            kls = []
+            # the same number of minibatches on every rank, so the all-reduces pair up
+            for mb in idx[torch.randperm(len(idx), device=device)].tensor_split(args.num_minibatches):
+                with autocast:
+                    _, newlogp, entropy, newvalue = agent.get_action_and_value(
+                        {k: v_[mb] for k, v_ in b_obs.items()}, b_act[mb])
+                newlogp, newvalue = newlogp.float(), newvalue.float()
+                logratio = newlogp - b_logp[mb]
+                ratio = logratio.exp()
+                with torch.no_grad():
+                    kls.append(((ratio - 1) - logratio).mean())
+                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
+                adv = b_adv[mb]
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+                if args.clip_vloss:
+                    v_clipped = b_val[mb] + (newvalue - b_val[mb]).clamp(-args.clip_coef, args.clip_coef)
+                    v_loss = 0.5 * torch.max((newvalue - b_ret[mb]) ** 2, (v_clipped - b_ret[mb]) ** 2).mean()
+                else:
+                    v_loss = 0.5 * ((newvalue - b_ret[mb]) ** 2).mean()
+                entropy_loss = entropy.mean()
+                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+                optimizer.zero_grad()
+                loss.backward()
+                if world > 1:  # data parallel: average the gradients of all ranks
+                    for p in agent.parameters():
+                        if p.grad is not None:
+                            dist.all_reduce(p.grad)
+                            p.grad /= world
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+            kl = torch.stack(kls).mean()
+            if world > 1:
+                dist.all_reduce(kl)
+                kl /= world
+            if args.lr_schedule == "adaptive":  # one host sync per epoch
+                kl_value = kl.item()
+                if kl_value > 2.0 * args.kl_target:
+                    lr = max(lr / 1.5, 1e-6)
+                elif kl_value < 0.5 * args.kl_target:
+                    lr = min(lr * 1.5, 1e-2)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+
+        # the observation statistics move only now: a rollout and its update see the same normalisation,
+        # so the probability ratio starts at exactly 1
+        agent.update_norms({k: b_obs[k][idx] for k in agent.vector_keys})
+
+        # ---- logging and checkpoints (one host sync per update) --------------------------------------
+        y_pred, y_true = b_val[idx], b_ret[idx]
+        explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item() if y_true.var() > 0 else float("nan")
+        sps = int((global_step - start_step) / (time.time() - start_time))
+        n_ep, ret_sum, len_sum, succ_sum = ep.tolist()
+        if n_ep > 0:
+            stats = {"episodic_return": ret_sum / n_ep, "episodic_length": len_sum / n_ep,
+                     "success_rate": succ_sum / n_ep}
+        stats.update(global_step=global_step, update=update, sps=sps)
+        if writer is not None:
+            scalars = {"charts/SPS": sps, "charts/learning_rate": lr,
+                       "charts/curriculum_difficulty": getattr(envs, "difficulty", 1.0),
+                       "losses/value_loss": v_loss.item(), "losses/policy_loss": pg_loss.item(),
+                       "losses/entropy": entropy_loss.item(), "losses/approx_kl": kl.item(),
+                       "losses/clipfrac": torch.stack(clipfracs).mean().item(),
+                       "losses/explained_variance": explained_var,
+                       **{f"reward/{k}": x for k, x in zip(REWARD_TERMS, term_sums.tolist())}}
+            if n_ep > 0:
+                scalars.update({f"charts/{k}": stats[k] for k in ("episodic_return", "episodic_length",
+                                                                   "success_rate")})
+            for k, x in scalars.items():
+                writer.add_scalar(k, x, global_step)
+            bar.set_postfix(sps=sps, ret=f"{stats.get('episodic_return', float('nan')):.1f}",
+                            success=f"{stats.get('success_rate', float('nan')):.2f}")
+            if update % args.checkpoint_interval == 0 or update == num_updates:
+                save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, optimizer, global_step, update, lr,
+                                args, env_cfg, next_obs)
+                if args.capture_video:
+                    record_video(agent, env_cfg, args.seed, device,
+                                 os.path.join(run_dir, "videos", f"step_{global_step}.mp4"))
+    envs.close()
+    if writer is not None:
+        writer.close()
+    stats.update(run_dir=run_dir, losses={"value": v_loss.item(), "policy": pg_loss.item(),
+                                          "entropy": entropy_loss.item()})
+    if world > 1:  # the replicas must not have drifted apart
+        flat = torch.cat([t.detach().flatten().float() for t in (*agent.parameters(), *agent.buffers())])
+        gathered = [torch.empty_like(flat) for _ in range(world)]
+        dist.all_gather(gathered, flat)
+        if not all(torch.equal(gathered[0], g) for g in gathered):
+            raise RuntimeError("data-parallel replicas diverged: their parameters differ")
+        if rank == 0:
+            print(f"data-parallel replicas identical after {stats['update']} updates")
+        dist.destroy_process_group()
+    return stats
+
+
+def as_dict_space(space: gym.Space):
+    return space.spaces.items() if isinstance(space, gym.spaces.Dict) else {"state": space}.items()
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
