@@ -188,19 +188,27 @@ class BatchedSim:
         return nacon >= self.data.naconmax
 
     def memory_bytes(self) -> int:
-        """Bytes held by this simulator's Warp arrays (model, data, render contexts)."""
-        total = 0
-        seen = set()
-        for obj in (self.model, self.data, self._rig and self._rig.rc, self._viewer and self._viewer.rc):
-            if obj is None:
-                continue
-            for value in vars(obj).values():
-                if isinstance(value, wp.array) and id(value) not in seen and value.ptr is not None:
-                    seen.add(id(value))
-                    total += value.capacity
-        return total
+        """Bytes held by this simulator's Warp arrays (model, data, render contexts), nested ones included."""
+        seen: set[int] = set()
 
+        def walk(obj, depth: int = 0) -> int:
+            if isinstance(obj, wp.array):
+                if obj.ptr is None or obj.ptr in seen:
+                    return 0
+                seen.add(obj.ptr)
+                return obj.capacity
+            if depth > 4 or isinstance(obj, (str, bytes, int, float, bool, type(None))):
+                return 0
+            if isinstance(obj, (list, tuple)):
+                return sum(walk(v, depth + 1) for v in obj)
+            if isinstance(obj, dict):
+                return sum(walk(v, depth + 1) for v in obj.values())
+            if hasattr(obj, "__dict__") and type(obj).__module__.startswith(("mujoco_warp", "dexgrasp_env")):
+                return sum(walk(v, depth + 1) for v in vars(obj).values())
+            return 0
 
+        return sum(walk(obj) for obj in (self.model, self.data, self._rig and self._rig.rc,
+                                         self._viewer and self._viewer.rc))
 
 class _Renderer:
     """One batch render context (a set of cameras at one resolution) and views of its outputs."""
