@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import gymnasium as gym
-import imageio.v2 as imageio
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -36,6 +35,7 @@ from tqdm import tqdm
 import dexgrasp_env  # noqa: F401  (registers the ids)
 from dexgrasp_env.config import ENV_IDS, REWARD_TERMS, EnvConfig, PoolConfig
 from dexgrasp_env.task import observation_space
+from dexgrasp_env.wrappers.video import compose_frame, write_mp4
 
 
 @dataclass
@@ -338,38 +338,17 @@ def record_video(agent: Agent, env_cfg: EnvConfig, seed: int, device, path: str)
     frames, done = [], False
     while not done:
         obs = as_dict(obs)
-        frames.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()}, env_cfg))
+        view = {k: v[0] for k, v in obs.items()}
+        frames.append(compose_frame(env.render()[0], view, env_cfg.camera.depth_range[1]))
         with torch.no_grad():
             action = agent.dist(obs).mean.clamp(-1.0, 1.0)
         obs, _, terminated, truncated, _ = env.step(action)
         done = bool((terminated | truncated)[0])
     env.close()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    imageio.mimsave(path, frames, fps=int(round(1.0 / env_cfg.control_dt)), macro_block_size=1)
-    return path
+    return write_mp4(path, frames, fps=int(round(1.0 / env_cfg.control_dt)))
 
 
 ENV_IDS_REVERSE = {mode: env_id for env_id, mode in ENV_IDS.items()}
-
-
-def compose_frame(person: np.ndarray, obs: dict, cfg: EnvConfig) -> np.ndarray:
-    """The person's view beside what the policy sees (depth in grey, the stereo pair stacked)."""
-    h = person.shape[0]
-    panels = [person]
-    for key in ("depth", "left", "right"):
-        if key not in obs:
-            continue
-        img = obs[key].detach().cpu().numpy()
-        if key == "depth":
-            img = np.repeat((np.clip(1 - img / cfg.camera.depth_range[1], 0, 1) * 255).astype(np.uint8), 3, 0)
-        img = img.transpose(1, 2, 0)
-        rep = max(1, h // (2 * img.shape[0]))
-        panels.append(np.kron(img, np.ones((rep, rep, 1), dtype=np.uint8)))
-    if len(panels) == 1:
-        return person
-    side = np.concatenate([np.pad(p, ((0, max(0, h // 2 - p.shape[0])), (0, 0), (0, 0))) for p in panels[1:]], 0)[:h]
-    side = np.pad(side, ((0, h - side.shape[0]), (0, 0), (0, 0)))
-    return np.concatenate([person, side], axis=1)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -82,6 +82,9 @@ class BatchedSim:
         rows = max(n, 2)
         with wp.ScopedDevice(self.wp_device):
             self.model = mjw.put_model(self.mjm, batch_sizes={f: rows for f in BATCHED_FIELDS})
+            # a line search that stops at its limit keeps its best step; that is no overflow worth a
+            # print every few steps (contact and constraint overflows still warn)
+            self.model.opt.warn_overflow &= ~mjw.OverflowType.LS_ITERATIONS
             self.data = mjw.make_data(self.mjm, nworld=n, nconmax=nconmax, njmax=njmax)
         self._stream = None
         if self.device.type == "cuda":

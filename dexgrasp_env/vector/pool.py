@@ -139,8 +139,23 @@ class _Worker:
         self.sends = [None] * len(self.spec.shards)
         self.timed_out = False
 
-    def connect(self) -> None:
-        """Join the pair group; the worker's READY reply is awaited by :meth:`wait_ready`."""
+    def connect(self, timeout_s: float = 300.0) -> None:
+        """Join the pair group; the worker's READY reply is awaited by :meth:`wait_ready`.
+
+        The worker first announces itself in the store; until it does, the process is watched,
+        so a worker that dies while starting fails at once instead of stalling the rendezvous.
+        """
+        key = f"{self._prefix()}/hello"
+        deadline = time.monotonic() + timeout_s
+        while not self.pool._store.check([key]):
+            if not self.process.is_alive() or time.monotonic() > deadline:
+                self.process.join(1)
+                code = self.process.exitcode
+                raise WorkerError(self.index, self.device, (
+                    f"the worker process {'exited with code ' + str(code) if code is not None else 'did not start'} "
+                    f"before it connected. If your script makes the pool at import time, put that code under "
+                    f"`if __name__ == '__main__':` (workers start with the 'spawn' method and import your script)."))
+            time.sleep(0.05)
         self.group = pair_group(self.pool._store, self._prefix(), 0, self.spec.backend, self.device, IDLE_TIMEOUT)
         self.queue.append((0, CMD_READY))
 

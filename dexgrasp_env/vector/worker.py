@@ -179,6 +179,7 @@ def spawn_main(spec: WorkerSpec, host: str, port: int, prefix: str) -> None:
     """Entry point of a worker process started by the pool."""
     torch.set_num_threads(1)
     store = dist.TCPStore(host, port, is_master=False, timeout=datetime.timedelta(seconds=60))
+    store.set(f"{prefix}/hello", str(os.getpid()))  # the learner waits for this before the rendezvous
     group = pair_group(store, prefix, 1, spec.backend, spec.device, IDLE_TIMEOUT)
     serve(spec, group)
 

@@ -91,3 +91,18 @@ def test_restart_failed_workers_survives_a_sigkill():
         obs, reward, terminated, truncated, info = env.step(torch.rand(4, 23) * 2 - 1)
         assert torch.isfinite(obs).all() and "worker_restarted" not in info
     env.close()
+
+
+def test_script_without_main_guard_fails_fast(tmp_path):
+    """Spawned workers import the main script; without a guard they cannot start: say so, quickly."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text("import gymnasium as gym, dexgrasp_env\n"
+                      "env = gym.make_vec('DexGrasp-State-v0', num_envs=2, sim_devices=['cpu'])\n")
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert "if __name__ == '__main__':" in out.stderr
+    assert time.monotonic() - start < 120

@@ -1,0 +1,49 @@
+"""Every example runs at tiny sizes and writes its output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*cmd, timeout=600):
+    out = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def test_quickstart(tmp_path):
+    run("examples/quickstart.py", "--out", str(tmp_path), "--steps", "3", "--width", "48", "--height", "36")
+    for name in ("depth.png", "stereo.png", "person_view.png"):
+        assert (tmp_path / name).stat().st_size > 100
+
+
+def test_custom_loop_on_two_workers(tmp_path):
+    out = tmp_path / "loop.json"
+    run("examples/custom_loop.py", "--sim-devices", "cpu", "cpu", "--num-envs", "4", "--steps", "70", "--out", str(out))
+    episodes = json.loads(out.read_text())
+    assert len(episodes) == 4 and all(e["length"] == 60 for e in episodes)
+
+
+def test_sb3_ppo(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    run("examples/sb3_ppo.py", "--timesteps", "512", "--num-envs", "4", "--episode-length-s", "0.3",
+        "--eval-episodes", "2", "--out", str(tmp_path))
+    assert (tmp_path / "model.zip").exists()
+    assert "mean_return" in json.loads((tmp_path / "eval.json").read_text())
+
+
+def test_view_policy_from_a_ppo_checkpoint(tmp_path):
+    run("algos/ppo.py", "--env-id", "DexGrasp-Depth-v0", "--num-envs", "2", "--total-timesteps", "32",
+        "--env.camera.width", "32", "--env.camera.height", "32", "--env.episode-length-s", "0.3",
+        "--run-dir", str(tmp_path / "run"), "--no-progress")
+    video = tmp_path / "policy.mp4"
+    out = run("examples/view_policy.py", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(video))
+    assert video.stat().st_size > 1000 and "18 frames" in out
+
