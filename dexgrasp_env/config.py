@@ -245,6 +245,8 @@ class EnvConfig:
         for key in self.extra_obs:
             if key not in EXTRA_KEYS:
                 raise ValueError(f"extra_obs key {key!r} is unknown; expected some of {EXTRA_KEYS}")
+        if len(set(self.extra_obs)) != len(self.extra_obs):
+            raise ValueError(f"extra_obs={self.extra_obs!r} names a key twice")
         if self.decimation < 1:
             raise ValueError(f"decimation={self.decimation} must be >= 1")
         if self.camera.width < 8 or self.camera.height < 8:

@@ -172,7 +172,7 @@ def assert_every_flag_explained(help_text: str) -> None:
     """Each flag of a tyro --help is followed by a line of explanation."""
     import re
 
-    blocks = re.split(r"\n│ (?=--)", help_text)[1:]
+    blocks = re.split(r"\n│ (?=--[a-z0-9][\w.-]*[ ,])", help_text)[1:]
     for prev, block in zip([""] + blocks, blocks):
         if block.split("\n")[0].rstrip(" │").endswith(","):  # "--x, --no-x" spans two lines
             continue

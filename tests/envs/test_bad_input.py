@@ -61,3 +61,5 @@ def test_bad_config_values():
         make_env_config("lidar")
     with pytest.raises(ValueError, match="extra_obs key 'pointcloud'"):
         make_env_config("state", extra_obs=("pointcloud",))
+    with pytest.raises(ValueError, match="names a key twice"):
+        make_env_config("depth", extra_obs=("state", "state"))
