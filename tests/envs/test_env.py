@@ -10,7 +10,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import dexgrasp_env  # noqa: F401  (registers the ids)
-from dexgrasp_env.config import ENV_IDS
+from dexgrasp_env.config import ENV_IDS, CameraConfig
 from tests.conftest import SMALL_CAMERA, small_config
 
 
@@ -38,7 +38,7 @@ def test_thousand_random_steps_on_sixteen_worlds_stay_finite():
     """1,000 random-action steps on 16 worlds (depth + state): no NaN, no error."""
     from dexgrasp_env.task import GraspTask
 
-    cfg = small_config("depth", extra_obs=("state",))
+    cfg = small_config("depth", extra_obs=("state",), camera=CameraConfig(width=16, height=12))
     task = GraspTask(cfg, 16, "cpu", autoreset_mode="next_step")
     task.reset(seed=0)
     gen = torch.Generator().manual_seed(0)
