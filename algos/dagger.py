@@ -300,8 +300,8 @@ def save_checkpoint(path, student, optimizer, global_step, iteration, args, cfg,
     os.replace(tmp, path)
 
 
-def rollout_success(policy, cfg: EnvConfig, episodes: int, seed: int, device, video: str | None = None) -> float:
-    """Success rate of ``policy(obs) -> action`` over one episode per environment (in-process pool).
+def rollout(policy, cfg: EnvConfig, episodes: int, seed: int, device, video: str | None = None) -> dict:
+    """Success rate and mean return of ``policy(obs) -> action``, one episode per environment.
 
     Called with the same seed for the student and the teacher, both face the same worlds.
     """
@@ -310,7 +310,7 @@ def rollout_success(policy, cfg: EnvConfig, episodes: int, seed: int, device, vi
                        render_width=320, render_height=240)
     obs, _ = env.reset(seed=seed)
     finished = torch.zeros(episodes, dtype=torch.bool, device=device)
-    success = torch.zeros(episodes, device=device)
+    success, returns = torch.zeros(episodes, device=device), torch.zeros(episodes, device=device)
     frames = []
     while not finished.all():
         obs = as_dict(obs)
@@ -321,11 +321,12 @@ def rollout_success(policy, cfg: EnvConfig, episodes: int, seed: int, device, vi
         obs, _, terminated, truncated, info = env.step(action.clamp(-1.0, 1.0))
         done = info["_episode_stats"] & ~finished
         success = torch.where(done, info["episode_stats"]["success"].float(), success)
+        returns = torch.where(done, info["episode_stats"]["r"], returns)
         finished |= done
     env.close()
     if video:
         write_mp4(video, frames, fps=int(round(1.0 / cfg.control_dt)))
-    return success.mean().item()
+    return {"success_rate": success.mean().item(), "mean_return": returns.mean().item()}
 
 
 def args_env_id(cfg: EnvConfig) -> str:
@@ -350,9 +351,10 @@ def main(args: Args) -> dict:
         student.load_state_dict(ckpt["student"])
         act = lambda o: student(o, None)[0]  # noqa: E731
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "student.mp4")
-        result = {"student_success_rate": rollout_success(act, cfg, args.eval_episodes, args.seed, device),
+        result = rollout(act, cfg, args.eval_episodes, args.seed, device)
+        result = {"student_success_rate": result["success_rate"], "student_mean_return": result["mean_return"],
                   "episodes": args.eval_episodes, "video": video}
-        rollout_success(act, cfg, 1, args.seed, device, video)
+        rollout(act, cfg, 1, args.seed, device, video)
         print(result)
         return result
     if args.teacher_checkpoint is None:
@@ -479,12 +481,12 @@ def main(args: Args) -> dict:
         if iteration % args.eval_interval == 0 or iteration == iterations:
             if args.eval_episodes > 0:
                 seed = args.seed + 20_000 + iteration
-                stats["student_success_rate"] = rollout_success(lambda o: student(o, None)[0], cfg,
-                                                                args.eval_episodes, seed, device)
-                stats["teacher_success_rate"] = rollout_success(
-                    lambda o: teacher({k: o[k] for k in teacher_keys})[0], cfg, args.eval_episodes, seed, device)
-                writer.add_scalar("eval/student_success_rate", stats["student_success_rate"], global_step)
-                writer.add_scalar("eval/teacher_success_rate", stats["teacher_success_rate"], global_step)
+                for who, policy in (("student", lambda o: student(o, None)[0]),
+                                    ("teacher", lambda o: teacher({k: o[k] for k in teacher_keys})[0])):
+                    result = rollout(policy, cfg, args.eval_episodes, seed, device)
+                    for metric, value in result.items():
+                        stats[f"{who}_{metric}"] = value
+                        writer.add_scalar(f"eval/{who}_{metric}", value, global_step)
             save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), student, optimizer, global_step, iteration, args,
                             cfg, student_keys)
     envs.close()

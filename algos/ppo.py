@@ -562,7 +562,8 @@ def main(args: Args) -> dict:
         if not all(torch.equal(gathered[0], g) for g in gathered):
             raise RuntimeError("data-parallel replicas diverged: their parameters differ")
         if rank == 0:
-            print(f"data-parallel replicas identical after {stats['update']} updates")
+            print(f"data-parallel replicas identical after {stats['update']} updates", flush=True)
+        dist.barrier()  # no rank tears its connections down while another still talks
         dist.destroy_process_group()
     return stats
 

@@ -25,6 +25,7 @@ def main() -> None:
 
     envs = gym.make_vec("DexGrasp-State-v0", num_envs=args.num_envs, sim_devices=args.sim_devices,
                         learner_device=args.learner_device, episode_length_s=1.0)
+    torch.manual_seed(0)
     policy = torch.nn.Sequential(torch.nn.Linear(116, 64), torch.nn.Tanh(), torch.nn.Linear(64, 23))
     policy = policy.to(args.learner_device)
     obs, _ = envs.reset(seed=0)  # (num_envs, 116) on the learner device

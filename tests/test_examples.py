@@ -28,7 +28,8 @@ def test_custom_loop_on_two_workers(tmp_path):
     out = tmp_path / "loop.json"
     run("examples/custom_loop.py", "--sim-devices", "cpu", "cpu", "--num-envs", "4", "--steps", "70", "--out", str(out))
     episodes = json.loads(out.read_text())
-    assert len(episodes) == 4 and all(e["length"] == 60 for e in episodes)
+    # every environment ends at least one episode in 70 steps (time-out at 60, or earlier if the object falls)
+    assert len(episodes) >= 4 and all(1 <= e["length"] <= 60 for e in episodes)
 
 
 def test_sb3_ppo(tmp_path):
@@ -40,9 +41,12 @@ def test_sb3_ppo(tmp_path):
 
 
 def test_view_policy_from_a_ppo_checkpoint(tmp_path):
-    run("algos/ppo.py", "--env-id", "DexGrasp-Depth-v0", "--num-envs", "2", "--total-timesteps", "32",
-        "--env.camera.width", "32", "--env.camera.height", "32", "--env.episode-length-s", "0.3",
-        "--run-dir", str(tmp_path / "run"), "--no-progress")
+    from dexgrasp_env.config import CameraConfig, EnvConfig
+    from tests.algos.conftest import load_script
+
+    ppo = load_script("ppo")
+    ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", num_envs=2, total_timesteps=32, run_dir=str(tmp_path / "run"),
+                      env=EnvConfig(episode_length_s=0.3, camera=CameraConfig(width=32, height=32)), progress=False))
     video = tmp_path / "policy.mp4"
     out = run("examples/view_policy.py", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(video))
     assert video.stat().st_size > 1000 and "18 frames" in out

@@ -35,7 +35,7 @@ def _args(tmp_path, teacher, **kw):
 
 
 def test_state_student_error_falls_fivefold(tmp_path, state_teacher):
-    stats = dagger.main(_args(tmp_path, state_teacher, env_id="DexGrasp-State-v0", total_timesteps=16 * 16 * 30))
+    stats = dagger.main(_args(tmp_path, state_teacher, env_id="DexGrasp-State-v0", total_timesteps=16 * 16 * 20))
     print(f"held-out action MSE {stats['initial_heldout_action_mse']:.5f} -> {stats['heldout_action_mse']:.5f}")
     assert stats["heldout_action_mse"] * 5 < stats["initial_heldout_action_mse"]
     assert 0.0 <= stats["student_success_rate"] <= 1.0 and 0.0 <= stats["teacher_success_rate"] <= 1.0

@@ -46,10 +46,10 @@ def _returns(env_cfg, policy, episodes=32, seed=5) -> float:
 def test_state_ppo_learns_beyond_random_and_untrained(tmp_path):
     """A real learning signal: the trained policy beats a random policy and its own initialisation."""
     reward = RewardConfig(lift=0.0, object_to_goal=0.0)  # the reaching part alone, so learning shows quickly
-    args = small_args(tmp_path, num_envs=64, total_timesteps=64 * 16 * 48, checkpoint_interval=1000,
+    args = small_args(tmp_path, num_envs=64, total_timesteps=64 * 16 * 40, checkpoint_interval=1000,
                       env=EnvConfig(episode_length_s=1.5, reward=reward))
     stats = ppo.main(args)
-    assert stats["global_step"] == 64 * 16 * 48
+    assert stats["global_step"] == 64 * 16 * 40
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     cfg = ckpt["env_config"]
     spaces = dict(ppo.as_dict_space(observation_space(cfg)))
