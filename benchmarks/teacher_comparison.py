@@ -5,7 +5,7 @@ budget and task, distils each with ``algos/dagger.py`` into a ``DexGrasp-StereoR
 with the same budget, and reports each student beside its teacher on the same worlds (success
 rate and mean return) and its held-out action error.
 
-    # CPU scale (minutes): the reaching part of the task, small images
+    # CPU scale (about 40 minutes on 2 cores): the reaching part of the task, small images
     python benchmarks/teacher_comparison.py --preset cpu --out benchmarks/results/teacher_comparison_cpu.json
     # GPU scale (the paper's): full task, 160x120
     python benchmarks/teacher_comparison.py --preset gpu --learner-device cuda:0 --sim-devices cuda:1 cuda:2
@@ -25,7 +25,7 @@ from dexgrasp_env.config import CameraConfig, EnvConfig, PoolConfig, RewardConfi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS = {
-    # the reaching part of the task (lift and goal terms off) at 48x48, so that minutes of CPU show learning
+    # the reaching part of the task (lift and goal terms off) at 48x48, so that CPU minutes show learning
     "cpu": dict(env=EnvConfig(episode_length_s=1.5, camera=CameraConfig(width=48, height=48),
                               reward=RewardConfig(lift=0.0, object_to_goal=0.0)),
                 teacher_envs=64, teacher_steps=100_000, student_envs=32, student_steps=60_000, eval_episodes=32,
