@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 import dexgrasp_env  # noqa: F401  (registers the ids)
 from dexgrasp_env.config import ENV_IDS, EnvConfig, PoolConfig
+from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.task import STATE_SLICES, observation_space
-from dexgrasp_env.wrappers.video import compose_frame, write_mp4
 
 
 @dataclass
@@ -300,39 +300,6 @@ def save_checkpoint(path, student, optimizer, global_step, iteration, args, cfg,
     os.replace(tmp, path)
 
 
-def rollout(policy, cfg: EnvConfig, episodes: int, seed: int, device, video: str | None = None) -> dict:
-    """Success rate and mean return of ``policy(obs) -> action``, one episode per environment.
-
-    Called with the same seed for the student and the teacher, both face the same worlds.
-    """
-    env = gym.make_vec(args_env_id(cfg), num_envs=episodes, config=cfg, learner_device=str(device),
-                       autoreset_mode="disabled", render_mode="rgb_array" if video else None,
-                       render_width=320, render_height=240)
-    obs, _ = env.reset(seed=seed)
-    finished = torch.zeros(episodes, dtype=torch.bool, device=device)
-    success, returns = torch.zeros(episodes, device=device), torch.zeros(episodes, device=device)
-    frames = []
-    while not finished.all():
-        obs = as_dict(obs)
-        if video:
-            frames.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()}, cfg.camera.depth_range[1]))
-        with torch.no_grad():
-            action = policy(obs)
-        obs, _, terminated, truncated, info = env.step(action.clamp(-1.0, 1.0))
-        done = info["_episode_stats"] & ~finished
-        success = torch.where(done, info["episode_stats"]["success"].float(), success)
-        returns = torch.where(done, info["episode_stats"]["r"], returns)
-        finished |= done
-    env.close()
-    if video:
-        write_mp4(video, frames, fps=int(round(1.0 / cfg.control_dt)))
-    return {"success_rate": success.mean().item(), "mean_return": returns.mean().item()}
-
-
-def args_env_id(cfg: EnvConfig) -> str:
-    return {mode: env_id for env_id, mode in ENV_IDS.items()}[cfg.obs_mode]
-
-
 # ------------------------------------------------------------------------------------------------
 def main(args: Args) -> dict:
     # ---- setup ----------------------------------------------------------------------------------------
@@ -351,10 +318,10 @@ def main(args: Args) -> dict:
         student.load_state_dict(ckpt["student"])
         act = lambda o: student(o, None)[0]  # noqa: E731
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "student.mp4")
-        result = rollout(act, cfg, args.eval_episodes, args.seed, device)
+        result = run_episodes(act, cfg, args.eval_episodes, args.seed, device)
         result = {"student_success_rate": result["success_rate"], "student_mean_return": result["mean_return"],
                   "episodes": args.eval_episodes, "video": video}
-        rollout(act, cfg, 1, args.seed, device, video)
+        run_episodes(act, cfg, 1, args.seed, device, video)
         print(result)
         return result
     if args.teacher_checkpoint is None:
@@ -483,10 +450,10 @@ def main(args: Args) -> dict:
                 seed = args.seed + 20_000 + iteration
                 for who, policy in (("student", lambda o: student(o, None)[0]),
                                     ("teacher", lambda o: teacher({k: o[k] for k in teacher_keys})[0])):
-                    result = rollout(policy, cfg, args.eval_episodes, seed, device)
-                    for metric, value in result.items():
-                        stats[f"{who}_{metric}"] = value
-                        writer.add_scalar(f"eval/{who}_{metric}", value, global_step)
+                    result = run_episodes(policy, cfg, args.eval_episodes, seed, device)
+                    for metric in ("success_rate", "mean_return"):
+                        stats[f"{who}_{metric}"] = result[metric]
+                        writer.add_scalar(f"eval/{who}_{metric}", result[metric], global_step)
             save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), student, optimizer, global_step, iteration, args,
                             cfg, student_keys)
     envs.close()

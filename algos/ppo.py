@@ -34,8 +34,8 @@ from tqdm import tqdm
 
 import dexgrasp_env  # noqa: F401  (registers the ids)
 from dexgrasp_env.config import ENV_IDS, REWARD_TERMS, EnvConfig, PoolConfig
+from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.task import observation_space
-from dexgrasp_env.wrappers.video import compose_frame, write_mp4
 
 
 @dataclass
@@ -308,47 +308,11 @@ def load_args(ckpt: dict) -> Args:
     return Args(**ckpt["args"], env=ckpt["env_config"], pool=ckpt["pool"])
 
 
-def evaluate(agent: Agent, env_cfg: EnvConfig, episodes: int, seed: int, device) -> dict:
-    """Success rate and return of deterministic (mean-action) episodes, one per environment."""
-    env = gym.make_vec(ENV_IDS_REVERSE[env_cfg.obs_mode], num_envs=episodes, config=env_cfg,
-                       learner_device=str(device), autoreset_mode="disabled")
-    obs, _ = env.reset(seed=seed)
-    finished = torch.zeros(episodes, dtype=torch.bool, device=device)
-    success = torch.zeros(episodes, device=device)
-    returns, lengths = torch.zeros(episodes, device=device), torch.zeros(episodes, device=device)
-    while not finished.all():
-        with torch.no_grad():
-            action = agent.dist(as_dict(obs)).mean.clamp(-1.0, 1.0)
-        obs, reward, terminated, truncated, info = env.step(action)
-        done = info["_episode_stats"] & ~finished
-        success = torch.where(done, info["episode_stats"]["success"].float(), success)
-        returns = torch.where(done, info["episode_stats"]["r"], returns)
-        lengths = torch.where(done, info["episode_stats"]["l"].float(), lengths)
-        finished |= done
-    env.close()
-    return {"success_rate": success.mean().item(), "mean_return": returns.mean().item(),
-            "mean_length": lengths.mean().item(), "episodes": episodes}
+def mean_action(agent: Agent):
+    """The deterministic policy ``obs -> action mean`` that evaluation and videos run."""
+    return lambda obs: agent.dist(obs).mean
 
 
-def record_video(agent: Agent, env_cfg: EnvConfig, seed: int, device, path: str) -> str:
-    """An MP4 of one deterministic episode: the person's view beside the policy's cameras."""
-    env = gym.make_vec(ENV_IDS_REVERSE[env_cfg.obs_mode], num_envs=1, config=env_cfg, learner_device=str(device),
-                       autoreset_mode="disabled", render_mode="rgb_array", render_width=320, render_height=240)
-    obs, _ = env.reset(seed=seed)
-    frames, done = [], False
-    while not done:
-        obs = as_dict(obs)
-        view = {k: v[0] for k, v in obs.items()}
-        frames.append(compose_frame(env.render()[0], view, env_cfg.camera.depth_range[1]))
-        with torch.no_grad():
-            action = agent.dist(obs).mean.clamp(-1.0, 1.0)
-        obs, _, terminated, truncated, _ = env.step(action)
-        done = bool((terminated | truncated)[0])
-    env.close()
-    return write_mp4(path, frames, fps=int(round(1.0 / env_cfg.control_dt)))
-
-
-ENV_IDS_REVERSE = {mode: env_id for env_id, mode in ENV_IDS.items()}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -376,9 +340,9 @@ def main(args: Args) -> dict:
         trained, cfg = load_args(ckpt), ckpt["env_config"]
         agent = make_agent(trained, cfg, dict(as_dict_space(observation_space(cfg))), device)
         agent.load_state_dict(ckpt["agent"])
-        result = evaluate(agent, cfg, args.eval_episodes, args.seed, device)
+        result = run_episodes(mean_action(agent), cfg, args.eval_episodes, args.seed, device)
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "eval.mp4")
-        result["video"] = record_video(agent, cfg, args.seed, device, video)
+        result["video"] = run_episodes(mean_action(agent), cfg, 1, args.seed, device, video)["video"]
         print(result)
         return result
 
@@ -548,7 +512,7 @@ def main(args: Args) -> dict:
                 save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, optimizer, global_step, update, lr,
                                 args, env_cfg, next_obs)
                 if args.capture_video:
-                    record_video(agent, env_cfg, args.seed, device,
+                    run_episodes(mean_action(agent), env_cfg, 1, args.seed, device,
                                  os.path.join(run_dir, "videos", f"step_{global_step}.mp4"))
     envs.close()
     if writer is not None:

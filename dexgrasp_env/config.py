@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -278,6 +277,11 @@ ENV_IDS: dict[str, ObsMode] = {
     "DexGrasp-Depth-v0": "depth",
     "DexGrasp-StereoRGB-v0": "stereo_rgb",
 }
+
+
+def env_id_of(config: EnvConfig) -> str:
+    """The registered id whose observation mode ``config`` has."""
+    return next(env_id for env_id, mode in ENV_IDS.items() if mode == config.obs_mode)
 
 
 def make_env_config(obs_mode: ObsMode | str = "state", **overrides) -> EnvConfig:

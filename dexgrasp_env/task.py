@@ -486,7 +486,6 @@ class GraspTask:
             mode ``final_obs`` with its mask ``_final_obs``.
         """
         cfg = self.cfg
-        n = self.num_envs
         resetting = self.needs_reset if self.autoreset_mode == "next_step" else torch.zeros_like(self.needs_reset)
         actions = actions.to(torch.float32).clamp(-1.0, 1.0)
         actions = torch.where(resetting.unsqueeze(1), torch.zeros_like(actions), actions)

@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import io
 
-import gymnasium as gym
 import torch
 
-import dexgrasp_env  # noqa: F401
-from dexgrasp_env.config import ENV_IDS
-from dexgrasp_env.wrappers.video import compose_frame, write_mp4
+from dexgrasp_env.evaluation import run_episodes
 
 
 def main() -> None:
@@ -31,23 +28,15 @@ def main() -> None:
     ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     cfg = ckpt["env_config"]
     policy = torch.export.load(io.BytesIO(ckpt["policy_export"])).module()
-    env_id = {mode: env_id for env_id, mode in ENV_IDS.items()}[cfg.obs_mode]
-    env = gym.make_vec(env_id, num_envs=1, config=cfg, autoreset_mode="disabled", render_mode="rgb_array",
-                       render_width=320, render_height=240)
-    obs, _ = env.reset(seed=args.seed)
-    frames, total, done = [], 0.0, False
-    while not done:
-        obs = obs if isinstance(obs, dict) else {"state": obs}
-        frames.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()}, cfg.camera.depth_range[1]))
-        with torch.no_grad():
-            mean, std = policy({k: obs[k] for k in ckpt["policy_keys"]})
-        action = torch.normal(mean, std) if args.stochastic else mean
-        obs, reward, terminated, truncated, info = env.step(action.clamp(-1.0, 1.0))
-        total += float(reward[0])
-        done = bool((terminated | truncated)[0])
-    env.close()
-    write_mp4(args.out, frames, fps=int(round(1.0 / cfg.control_dt)))
-    print(f"return {total:.2f}, success {bool(info['episode_stats']['success'][0])}, {len(frames)} frames -> {args.out}")
+    keys = ckpt["policy_keys"]
+
+    def act(obs: dict) -> torch.Tensor:
+        mean, std = policy({k: obs[k] for k in keys})
+        return torch.normal(mean, std) if args.stochastic else mean
+
+    result = run_episodes(act, cfg, episodes=1, seed=args.seed, video=args.out)
+    print(f"return {result['mean_return']:.2f}, success {bool(result['success_rate'])}, "
+          f"{result['frames']} frames -> {result['video']}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import dexgrasp_env  # noqa: F401
 from dexgrasp_env.config import CameraConfig

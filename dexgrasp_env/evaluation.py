@@ -1,0 +1,60 @@
+"""Deterministic evaluation episodes of any policy, with an optional MP4 of the first one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gymnasium as gym
+import torch
+
+from dexgrasp_env.config import EnvConfig, env_id_of
+from dexgrasp_env.wrappers.video import compose_frame, write_mp4
+
+
+def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, episodes: int, seed: int,
+                 device: str | torch.device = "cpu", video: str | None = None) -> dict:
+    """One episode per environment of ``policy``, on worlds that depend only on ``seed``.
+
+    Called with the same seed, two policies (a student and its teacher) face the same worlds.
+
+    Args:
+        policy: ``obs dict -> actions`` (batched torch tensors on ``device``; a state observation
+            arrives as ``{"state": tensor}``). Actions are clipped to [-1, 1].
+        config: The task; its observation mode picks the environment id.
+        episodes: How many environments (and so episodes) to run.
+        seed: The reset seed.
+        device: The learner device the observations arrive on.
+        video: Where to write an MP4 of environment 0's episode (its person's view beside the
+            policy's cameras); ``None`` renders nothing.
+
+    Returns:
+        ``success_rate``, ``mean_return``, ``mean_length``, ``episodes``, and with ``video`` also
+        ``video`` (the path) and ``frames`` (its frame count).
+    """
+    env = gym.make_vec(env_id_of(config), num_envs=episodes, config=config, learner_device=str(device),
+                       autoreset_mode="disabled", render_mode="rgb_array" if video else None,
+                       render_width=320, render_height=240)
+    obs, _ = env.reset(seed=seed)
+    finished = torch.zeros(episodes, dtype=torch.bool, device=device)
+    success, returns, lengths = (torch.zeros(episodes, device=device) for _ in range(3))
+    frames = []
+    while not finished.all():
+        obs = obs if isinstance(obs, dict) else {"state": obs}
+        if video and not finished[0]:
+            frames.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()},
+                                        config.camera.depth_range[1]))
+        with torch.no_grad():
+            action = policy(obs)
+        obs, _, _, _, info = env.step(action.clamp(-1.0, 1.0))
+        done = info["_episode_stats"] & ~finished
+        stats = info["episode_stats"]
+        success = torch.where(done, stats["success"].float(), success)
+        returns = torch.where(done, stats["r"], returns)
+        lengths = torch.where(done, stats["l"].float(), lengths)
+        finished |= done
+    env.close()
+    result = {"success_rate": success.mean().item(), "mean_return": returns.mean().item(),
+              "mean_length": lengths.mean().item(), "episodes": episodes}
+    if video:
+        result.update(video=write_mp4(video, frames, fps=int(round(1.0 / config.control_dt))), frames=len(frames))
+    return result
