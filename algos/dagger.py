@@ -1,12 +1,13 @@
-"""DAgger distillation of a PPO teacher (state or depth) into a student (stereo RGB by default).
+"""DAgger distillation of a teacher (a PPO checkpoint, or the shipped one) into a student (stereo RGB by default).
 
 The student acts; the teacher labels every step it takes, from the teacher's own view of the same
 world rendered in the same step (the environment's extra observation keys). Online, with a
 replay buffer of recent (student observation, teacher label) pairs that every update mixes with
 the fresh ones (the paper's resampling).
 
-    python algos/ppo.py --env-id DexGrasp-Depth-v0 ...              # a teacher -> runs/<run>/checkpoint.pt
-    python algos/dagger.py --teacher-checkpoint runs/<run>/checkpoint.pt --env-id DexGrasp-StereoRGB-v0 \
+    python algos/dagger.py --teacher state-teacher --env-id DexGrasp-Depth-v0 --env.camera.width 64 \
+        --env.camera.height 64 --num-envs 256 --total-timesteps 3000000      # CPU, from the shipped teacher
+    python algos/dagger.py --teacher runs/<ppo run>/checkpoint.pt --env-id DexGrasp-StereoRGB-v0 \
         --num-envs 1024 --sim-devices cuda:1 cuda:2 --learner-device cuda:0
     python algos/dagger.py --eval-checkpoint runs/<dagger run>/checkpoint.pt
 """
@@ -14,7 +15,7 @@ the fresh ones (the paper's resampling).
 from __future__ import annotations
 
 import dataclasses
-import io
+import json
 import os
 import random
 import time
@@ -29,18 +30,21 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-import dexgrasp_env  # noqa: F401  (registers the ids)
+import dexgrasp_env
+from dexgrasp_env import checkpoints
+from dexgrasp_env.actions import action_space
 from dexgrasp_env.config import ENV_IDS, EnvConfig, PoolConfig
 from dexgrasp_env.evaluation import run_episodes
-from dexgrasp_env.task import STATE_SLICES, observation_space
+from dexgrasp_env.models import GaussianActor, ObsEncoder, export_policy, load_policy
+from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, obs_groups
 
 
 @dataclass
 class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment (the run folder is runs/<env-id>__<exp-name>__<seed>__<time>)"""
-    teacher_checkpoint: str | None = None
-    """a checkpoint of algos/ppo.py (DexGrasp-State-v0 or DexGrasp-Depth-v0): the teacher"""
+    teacher: str | None = None
+    """the teacher: a checkpoint of algos/ppo.py, or the name of a shipped policy (`state-teacher`)"""
     env_id: Literal["DexGrasp-State-v0", "DexGrasp-Depth-v0", "DexGrasp-StereoRGB-v0"] = "DexGrasp-StereoRGB-v0"
     """what the student sees"""
     num_envs: int = 64
@@ -49,11 +53,12 @@ class Args:
     """seed of the environments, the student and the sampling"""
     total_timesteps: int = 1_000_000
     """environment steps to distil for"""
+    time_limit_s: float | None = None
+    """stop after this much wall-clock time (seconds), with a final checkpoint and evaluation"""
     use_teacher_task: bool = True
-    """take the task (physics, randomization, cameras) from the teacher's checkpoint; otherwise --env.* applies
-    (its image size must then match what the teacher saw)"""
+    """take the task (physics, randomization, action mode) from the teacher; --env.camera still sets the images"""
     env: EnvConfig = field(default_factory=EnvConfig)
-    """the task, used with --no-use-teacher-task (its observation mode comes from --env-id)"""
+    """the task (with --no-use-teacher-task; its observation mode comes from --env-id)"""
     pool: Annotated[PoolConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PoolConfig)
     """where the environments run (--sim-devices, --learner-device, ...)"""
     num_steps: int = 16
@@ -78,16 +83,14 @@ class Args:
     """weight of the L2 between the student's and the teacher's log standard deviations"""
     aux_coef: float = 1.0
     """weight of the auxiliary object-position loss"""
-    recurrent: bool = False
-    """a GRU core between the encoders and the heads (its hidden state is stored with each sample)"""
     heldout_episodes: int = 8
     """environments whose observations, labelled by the teacher, measure the held-out action error"""
     eval_interval: int = 50
-    """iterations between evaluations (student and teacher success on the same worlds) and checkpoints"""
-    eval_episodes: int = 16
-    """episodes per evaluation"""
+    """iterations between evaluations (student and teacher on the same worlds) and checkpoints"""
+    eval_episodes: int = 128
+    """episodes per evaluation (one environment each; shapes assigned in turn)"""
     resume: str | None = None
-    """checkpoint to continue from"""
+    """checkpoint to continue from: student, optimiser, step counts, every random stream"""
     run_dir: str | None = None
     """where logs and checkpoints go (default: runs/<run name>)"""
     track: bool = False
@@ -103,108 +106,21 @@ class Args:
 
 
 # ------------------------------------------------------------------------------------------------
-# Student
+# Student, replay buffer, loss
 # ------------------------------------------------------------------------------------------------
-class RunningMeanStd(nn.Module):
-    """Running mean and variance of a vector observation."""
-
-    def __init__(self, shape):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(shape))
-        self.register_buffer("var", torch.ones(shape))
-        self.register_buffer("count", torch.tensor(1e-4))
-
-    @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
-        mean, var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
-        delta, total = mean - self.mean, self.count + n
-        self.mean += delta * n / total
-        self.var = (self.var * self.count + var * n + delta**2 * self.count * n / total) / total
-        self.count = total
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-5.0, 5.0)
-
-
-def conv_trunk(channels: int) -> nn.Sequential:
-    """Conv 16/32/64, kernel 3, max-pooling (stride 2 first: see algos/ppo.py)."""
-    return nn.Sequential(nn.Conv2d(channels, 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-
-
-class StereoEncoder(nn.Module):
-    """One convolutional trunk shared by both eyes; the two feature maps fused by concatenation.
-
-    Why concatenation of the *spatial* maps (channels of the left map next to the right map's at
-    every location, then a 1x1 convolution): the stereo signal is disparity, a horizontal shift of
-    the same structure between the eyes. Keeping both maps aligned location by location lets the
-    fusion layer compare them where they overlap, which global per-eye vectors would have lost.
-    Cross-attention between the maps could search along the epipolar line at any shift, at a cost
-    quadratic in the map size; with a 6 cm baseline at ~1 m the disparities are a few pixels of
-    the pooled map, which the 1x1 convolution after three poolings (receptive field ~30 px) spans.
-    """
-
-    def __init__(self, shape, out: int = 256):
-        super().__init__()
-        self.trunk = conv_trunk(shape[0])
-        self.fuse = nn.Sequential(nn.Conv2d(128, 64, 1), nn.ReLU(), nn.Flatten())
-        with torch.no_grad():
-            n = self.fuse(torch.cat([self.trunk(torch.zeros(1, *shape))] * 2, 1)).shape[1]
-        self.proj = nn.Sequential(nn.Linear(n, out), nn.ELU())
-
-    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        both = self.trunk(torch.cat([left, right], 0).float() / 255.0)  # one pass for both eyes
-        fl, fr = both.chunk(2, 0)
-        return self.proj(self.fuse(torch.cat([fl, fr], 1)))
-
-
-class ImageEncoder(nn.Module):
-    def __init__(self, shape, scale: float, out: int = 256):
-        super().__init__()
-        self.scale = scale
-        self.trunk = nn.Sequential(conv_trunk(shape[0]), nn.Flatten())
-        with torch.no_grad():
-            n = self.trunk(torch.zeros(1, *shape)).shape[1]
-        self.proj = nn.Sequential(nn.Linear(n, out), nn.ELU())
-
-    def forward(self, x):
-        return self.proj(self.trunk(x.float() * self.scale))
-
-
 class Student(nn.Module):
-    """Encoders for the student's keys, a proprioception MLP, an optional GRU core, a Gaussian
-    action head and an auxiliary head that predicts the object position."""
+    """A Gaussian actor on the student's keys (stereo pairs share one trunk) and an auxiliary head
+    that predicts the object position from the same features."""
 
-    def __init__(self, spaces: dict, keys, depth_far: float, recurrent: bool, hidden: int = 256):
+    def __init__(self, spaces: dict, keys, n_actions: int, depth_far: float):
         super().__init__()
-        self.keys = tuple(keys)
-        self.stereo = StereoEncoder(spaces["left"].shape) if "left" in self.keys else None
-        self.depth = ImageEncoder(spaces["depth"].shape, 1.0 / depth_far) if "depth" in self.keys else None
-        vec = [k for k in self.keys if k in ("state", "proprio")]
-        self.norms = nn.ModuleDict({k: RunningMeanStd(spaces[k].shape) for k in vec})
-        width = 256 * ((self.stereo is not None) + (self.depth is not None)) + (256 if vec else 0)
-        self.vector_mlp = (nn.Sequential(nn.Linear(sum(spaces[k].shape[0] for k in vec), 256), nn.ELU())
-                           if vec else None)
-        self.body = nn.Sequential(nn.Linear(width, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU())
-        self.core = nn.GRUCell(hidden, hidden) if recurrent else None
-        self.mean = nn.Linear(hidden, 23)
-        self.log_std = nn.Parameter(torch.zeros(23))
-        self.aux = nn.Linear(hidden, 3)
-        self.hidden = hidden
+        self.actor = GaussianActor(ObsEncoder(spaces, keys, depth_far), n_actions)
+        self.aux = nn.Linear(self.actor.encoder.out_dim, 3)
 
-    def forward(self, obs: dict, h: torch.Tensor | None = None):
-        parts = []
-        if self.stereo is not None:
-            parts.append(self.stereo(obs["left"], obs["right"]))
-        if self.depth is not None:
-            parts.append(self.depth(obs["depth"]))
-        if self.vector_mlp is not None:
-            parts.append(self.vector_mlp(torch.cat([self.norms[k](obs[k]) for k in self.norms], -1)))
-        z = self.body(torch.cat(parts, -1))
-        if self.core is not None:
-            z = h = self.core(z, h)
-        return self.mean(z), self.log_std.expand(z.shape[0], -1), self.aux(z), h
+    def forward(self, obs: dict):
+        z = self.actor.encoder(obs)
+        mean = self.actor.mean(z)
+        return mean, self.actor.log_std.expand_as(mean), self.aux(z)
 
 
 class ReplayBuffer:
@@ -215,7 +131,8 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, spec: dict, device):
         self.capacity, self.device = capacity, device
-        self.data = {k: torch.zeros((capacity, *shape), dtype=dtype, device=device) for k, (shape, dtype) in spec.items()}
+        self.data = {k: torch.zeros((capacity, *shape), dtype=dtype, device=device)
+                     for k, (shape, dtype) in spec.items()}
         self.pos, self.size = 0, 0
 
     def add(self, batch: dict) -> None:
@@ -262,42 +179,36 @@ def distillation_loss(mean, log_std, aux, t_mean, t_std, target, args: Args) -> 
 # ------------------------------------------------------------------------------------------------
 # Setup helpers
 # ------------------------------------------------------------------------------------------------
-def load_teacher(path: str, device):
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if "policy_export" not in ckpt:
-        raise ValueError(f"{path} is not a checkpoint of algos/ppo.py (no exported policy in it)")
-    program = torch.export.load(io.BytesIO(ckpt["policy_export"])).module().to(device)
-    return program, tuple(ckpt["policy_keys"]), ckpt["env_config"]
+def load_teacher(name: str, device):
+    """A ppo.py checkpoint or a shipped policy: ``(policy obs -> (mean, std), its keys, its task)``."""
+    if not os.path.exists(name):
+        policy, cfg = dexgrasp_env.load_pretrained(name, device=device)
+        return policy.program, policy.keys, cfg
+    ckpt = checkpoints.load(name)
+    if ckpt.get("kind") != "ppo":
+        raise ValueError(f"{name} is not a checkpoint of algos/ppo.py (kind {ckpt.get('kind')!r})")
+    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    return load_policy(ckpt["policy_export"], device), tuple(ckpt["policy_keys"]), cfg
 
 
 def task_config(args: Args, teacher_keys, teacher_cfg: EnvConfig) -> EnvConfig:
-    base = teacher_cfg if args.use_teacher_task else args.env
+    """The student's task: the teacher's (or --env's), the student's observation mode, and as extra keys
+    the teacher's view and the state (the auxiliary target), rendered in the same step."""
+    base = dataclasses.replace(teacher_cfg, camera=args.env.camera) if args.use_teacher_task else args.env
     mode = ENV_IDS[args.env_id]
-    student_keys = dataclasses.replace(base, obs_mode=mode, extra_obs=()).obs_keys()
+    student_keys = dataclasses.replace(base, obs_mode=mode, extra_obs=()).policy_keys()
     extra = tuple(dict.fromkeys(k for k in (*teacher_keys, "state") if k not in student_keys and k != "proprio"))
     cfg = dataclasses.replace(base, obs_mode=mode, extra_obs=extra)
     if "depth" in teacher_keys and (cfg.camera.width, cfg.camera.height) != (teacher_cfg.camera.width,
                                                                               teacher_cfg.camera.height):
         raise ValueError(f"the teacher saw {teacher_cfg.camera.width}x{teacher_cfg.camera.height} depth, the task "
-                         f"renders {cfg.camera.width}x{cfg.camera.height}: use --use-teacher-task")
+                         f"renders {cfg.camera.width}x{cfg.camera.height}: give --env.camera the teacher's size")
     return cfg
 
 
-def as_dict(obs):
-    return obs if isinstance(obs, dict) else {"state": obs}
-
-
-def obs_spaces(space: gym.Space) -> dict:
-    return dict(space.spaces) if isinstance(space, gym.spaces.Dict) else {"state": space}
-
-
-def save_checkpoint(path, student, optimizer, global_step, iteration, args, cfg, student_keys):
-    tmp = f"{path}.tmp"
-    plain = {k: v for k, v in dataclasses.asdict(args).items() if k not in ("env", "pool")}
-    torch.save({"student": student.state_dict(), "optimizer": optimizer.state_dict(), "global_step": global_step,
-                "iteration": iteration, "args": plain, "pool": args.pool, "env_config": cfg,
-                "student_keys": student_keys, "torch_rng": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path)
+def eval_config(cfg: EnvConfig) -> EnvConfig:
+    """Evaluation worlds: every shape in turn; the extras stay (the teacher reads its own keys)."""
+    return dataclasses.replace(cfg, object_assignment="cycle")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -311,43 +222,41 @@ def main(args: Args) -> dict:
     torch.manual_seed(args.seed)
 
     if args.eval_checkpoint:
-        ckpt = torch.load(args.eval_checkpoint, map_location=device, weights_only=False)
-        cfg, keys = ckpt["env_config"], ckpt["student_keys"]
-        student = Student(obs_spaces(observation_space(cfg)), keys, cfg.camera.depth_range[1],
-                          ckpt["args"]["recurrent"]).to(device)
-        student.load_state_dict(ckpt["student"])
-        act = lambda o: student(o, None)[0]  # noqa: E731
+        ckpt = checkpoints.load(args.eval_checkpoint, device)
+        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        student = load_policy(ckpt["policy_export"], device)
+        act = lambda o: student({k: o[k] for k in ckpt["student_keys"]})[0]  # noqa: E731
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "student.mp4")
-        result = run_episodes(act, cfg, args.eval_episodes, args.seed, device)
-        result = {"student_success_rate": result["success_rate"], "student_mean_return": result["mean_return"],
-                  "episodes": args.eval_episodes, "video": video}
-        run_episodes(act, cfg, 1, args.seed, device, video)
-        print(result)
+        result = run_episodes(act, eval_config(cfg), args.eval_episodes, args.seed + 100_003, device)
+        run_episodes(act, eval_config(cfg), 1, args.seed, device, video)
+        result = {f"student_{k}": v for k, v in result.items()} | {"video": video}
+        print(json.dumps(result))
         return result
-    if args.teacher_checkpoint is None:
-        raise ValueError("--teacher-checkpoint is required (a checkpoint of algos/ppo.py)")
-    if args.recurrent and args.fresh_fraction < 1.0:
-        print("note: with --recurrent, replayed samples reuse the hidden state stored with them")
-    teacher, teacher_keys, teacher_cfg = load_teacher(args.teacher_checkpoint, device)
+    if args.teacher is None:
+        raise ValueError("--teacher is required: a checkpoint of algos/ppo.py or a shipped policy name")
+    teacher, teacher_keys, teacher_cfg = load_teacher(args.teacher, device)
     cfg = task_config(args, teacher_keys, teacher_cfg)
     envs = gym.make_vec(args.env_id, num_envs=args.num_envs, config=cfg, pool=args.pool)
-    spaces = obs_spaces(envs.single_observation_space)
-    student_keys = tuple(k for k in cfg.obs_keys() if k not in cfg.extra_obs)
-    student = Student(spaces, student_keys, cfg.camera.depth_range[1], args.recurrent).to(device)
+    spaces = key_spaces(cfg)
+    student_keys = obs_groups(cfg)["policy"]
+    n_actions = action_space(cfg).shape[0]
+    student = Student(spaces, student_keys, n_actions, cfg.camera.depth_range[1]).to(device)
     optimizer = torch.optim.Adam(student.parameters(), lr=args.learning_rate)
-    global_step, start_iteration = 0, 1
+    global_step, start_iteration, wall_offset, curve = 0, 1, 0.0, []
+    episodes_done = torch.zeros(args.num_envs, dtype=torch.int64, device=device)
     if args.resume:
-        ckpt = torch.load(args.resume, map_location=device, weights_only=False)
+        ckpt = checkpoints.load(args.resume, device)
         student.load_state_dict(ckpt["student"])
         optimizer.load_state_dict(ckpt["optimizer"])
         global_step, start_iteration = ckpt["global_step"], ckpt["iteration"] + 1
-        torch.set_rng_state(ckpt["torch_rng"])
+        wall_offset, curve = ckpt["wall_time"], ckpt["curve"]
+        checkpoints.set_rng_state(ckpt["rng"])
+        episodes_done = ckpt["episodes"].to(device)
 
     # ---- replay buffer (uint8 images) and a held-out set labelled by the teacher -------------------
     spec = {k: (spaces[k].shape, torch.uint8 if spaces[k].dtype == np.uint8 else torch.float32) for k in student_keys}
-    spec.update(t_mean=((23,), torch.float32), t_std=((23,), torch.float32), target=((3,), torch.float32))
-    if args.recurrent:
-        spec["h"] = ((student.hidden,), torch.float32)
+    spec.update(t_mean=((n_actions,), torch.float32), t_std=((n_actions,), torch.float32),
+                target=((3,), torch.float32))
     replay = ReplayBuffer(args.replay_size, spec, device)
     heldout_env = gym.make_vec(args.env_id, num_envs=args.heldout_episodes, config=cfg, learner_device=str(device))
     h_obs, _ = heldout_env.reset(seed=args.seed + 10_000)
@@ -367,7 +276,7 @@ def main(args: Args) -> dict:
     if args.track:
         import wandb
 
-        wandb.init(project=args.wandb_project_name, config=dataclasses.asdict(args), name=run_name,
+        wandb.init(project=args.wandb_project_name, config=checkpoints.to_plain(args), name=run_name,
                    sync_tensorboard=True)
     writer = SummaryWriter(run_dir)
     print(f"replay buffer: {args.replay_size} transitions, {replay.nbytes() / 2**20:.1f} MiB on {device}")
@@ -375,17 +284,35 @@ def main(args: Args) -> dict:
 
     def heldout_error() -> float:
         with torch.no_grad():
-            h0 = torch.zeros(heldout["t_mean"].shape[0], student.hidden, device=device) if args.recurrent else None
-            return ((student({k: heldout[k] for k in student_keys}, h0)[0] - heldout["t_mean"]) ** 2).mean().item()
+            return ((student({k: heldout[k] for k in student_keys})[0] - heldout["t_mean"]) ** 2).mean().item()
+
+    def evaluate(iteration: int, wall: float) -> dict:
+        """Student and teacher on the same worlds (the same seed every time: comparable along the curve)."""
+        seed, point = args.seed + 100_003, {"global_step": global_step, "iteration": iteration,
+                                            "wall_time_s": round(wall, 1)}
+        for who, policy in (("student", lambda o: student({k: o[k] for k in student_keys})[0]),
+                            ("teacher", lambda o: teacher({k: o[k] for k in teacher_keys})[0])):
+            result = run_episodes(policy, eval_config(cfg), args.eval_episodes, seed, device)
+            for metric in ("success_rate", "lifted_rate", "mean_return"):
+                point[f"{who}_{metric}"] = result[metric]
+                writer.add_scalar(f"eval/{who}_{metric}", result[metric], global_step)
+        return point
+
+    def checkpoint(iteration: int, wall: float, example_obs: dict) -> None:
+        checkpoints.save(os.path.join(run_dir, "checkpoint.pt"), {
+            "kind": "dagger", "student": student.state_dict(), "optimizer": optimizer.state_dict(),
+            "global_step": global_step, "iteration": iteration, "wall_time": wall, "curve": curve, "args": args,
+            "env_config": cfg, "student_keys": student_keys, "rng": checkpoints.rng_state(),
+            "episodes": episodes_done.cpu(),
+            "policy_export": export_policy(student.actor, student_keys, example_obs)})
 
     # ---- distil ----------------------------------------------------------------------------------------
     T, N = args.num_steps, args.num_envs
     iterations = max(1, args.total_timesteps // (T * N))
-    obs, _ = envs.reset(seed=args.seed)
+    obs, _ = envs.reset(seed=args.seed, options={"episodes": episodes_done})
     obs = as_dict(obs)
-    for k in student.norms:
-        student.norms[k].update(obs[k])
-    h = torch.zeros(N, student.hidden, device=device) if args.recurrent else None
+    if not args.resume:
+        student.actor.encoder.update_norms(obs)
     resetting = torch.zeros(N, dtype=torch.bool, device=device)
     bar = tqdm(range(start_iteration, iterations + 1), disable=not args.progress, desc="dagger", unit="it")
     start_time, start_step = time.time(), global_step
@@ -394,37 +321,34 @@ def main(args: Args) -> dict:
     stats: dict = {}
     for iteration in bar:
         fresh = {k: [] for k in spec}
-        ep = torch.zeros(2, device=device)  # finished episodes, successes
+        ep = torch.zeros(3, device=device)  # finished episodes, successes, lifts
         for _ in range(T):
             global_step += N
             with torch.no_grad():
                 t_mean, t_std = teacher({k: obs[k] for k in teacher_keys})
-                s_mean, _, _, h_new = student(obs, h)
+                s_mean = student(obs)[0]
             keep = ~resetting  # the step after an episode end only resets: no label to learn
             for k in student_keys:
                 fresh[k].append(obs[k][keep])
             fresh["t_mean"].append(t_mean[keep])
             fresh["t_std"].append(t_std[keep])
             fresh["target"].append(obs["state"][:, STATE_SLICES["object_pos"]][keep])
-            if args.recurrent:
-                fresh["h"].append(h[keep])
             beta = args.teacher_mix * max(0.0, 1.0 - global_step / max(1, args.teacher_mix_steps))
             use_teacher = torch.rand(N, device=device) < beta
             action = torch.where(use_teacher.unsqueeze(1), t_mean, s_mean).clamp(-1.0, 1.0)
             obs, _, terminated, truncated, info = envs.step(action)
             obs = as_dict(obs)
             resetting = terminated | truncated
-            if args.recurrent:
-                h = torch.where(resetting.unsqueeze(1), torch.zeros_like(h_new), h_new)
+            episodes_done += resetting
             ended = info["_episode_stats"].float()
-            ep += torch.stack([ended.sum(), (info["episode_stats"]["success"] * ended).sum()])
+            ep += torch.stack([ended.sum(), (info["episode_stats"]["success"] * ended).sum(),
+                               (info["episode_stats"]["lifted"] * ended).sum()])
         fresh = {k: torch.cat(v) for k, v in fresh.items()}
-        for k in student.norms:
-            student.norms[k].update(fresh[k])
+        student.actor.encoder.update_norms(fresh)
         # ---- updates on fresh + resampled pairs -------------------------------------------------------
         for _ in range(args.updates_per_iteration):
             batch, _ = mixed_minibatch(fresh, replay, args.minibatch_size, args.fresh_fraction)
-            mean, log_std, aux, _ = student({k: batch[k] for k in student_keys}, batch.get("h"))
+            mean, log_std, aux = student({k: batch[k] for k in student_keys})
             loss, parts = distillation_loss(mean, log_std, aux, batch["t_mean"], batch["t_std"], batch["target"], args)
             optimizer.zero_grad()
             loss.backward()
@@ -433,32 +357,33 @@ def main(args: Args) -> dict:
         replay.add(fresh)
 
         # ---- logging, evaluation, checkpoints -------------------------------------------------------
+        wall = wall_offset + time.time() - start_time
         held = heldout_error()
-        n_ep, n_succ = ep.tolist()
+        n_ep, n_succ, n_lift = ep.tolist()
         sps = int((global_step - start_step) / (time.time() - start_time))
         stats = {"global_step": global_step, "iteration": iteration, "heldout_action_mse": held, "sps": sps,
-                 **{f"loss_{k}": v.item() for k, v in parts.items()}}
+                 "wall_time_s": round(wall, 1), **{f"loss_{k}": v.item() for k, v in parts.items()}}
         if n_ep:
-            stats["student_success_rate_train"] = n_succ / n_ep
+            stats.update(student_success_rate_train=n_succ / n_ep, student_lifted_rate_train=n_lift / n_ep)
         for k, v in stats.items():
             if k not in ("global_step", "iteration"):
                 writer.add_scalar(f"distill/{k}", v, global_step)
         writer.add_scalar("charts/teacher_mix", beta, global_step)
         bar.set_postfix(heldout=f"{held:.4f}", aux=f"{stats['loss_aux']:.4f}", sps=sps)
-        if iteration % args.eval_interval == 0 or iteration == iterations:
+        out_of_time = args.time_limit_s is not None and wall >= args.time_limit_s
+        if iteration % args.eval_interval == 0 or iteration == iterations or out_of_time:
             if args.eval_episodes > 0:
-                seed = args.seed + 20_000 + iteration
-                for who, policy in (("student", lambda o: student(o, None)[0]),
-                                    ("teacher", lambda o: teacher({k: o[k] for k in teacher_keys})[0])):
-                    result = run_episodes(policy, cfg, args.eval_episodes, seed, device)
-                    for metric in ("success_rate", "mean_return"):
-                        stats[f"{who}_{metric}"] = result[metric]
-                        writer.add_scalar(f"eval/{who}_{metric}", result[metric], global_step)
-            save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), student, optimizer, global_step, iteration, args,
-                            cfg, student_keys)
+                curve.append(evaluate(iteration, wall))
+                stats.update(curve[-1])
+            checkpoint(iteration, wall, obs)
+        if out_of_time:
+            break
     envs.close()
     writer.close()
     stats.update(run_dir=run_dir, replay_mib=replay.nbytes() / 2**20, initial_heldout_action_mse=initial_heldout)
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump({"args": checkpoints.to_plain(args), "final": stats, "curve": curve}, f, indent=1)
+    stats["curve"] = curve
     return stats
 
 

@@ -1,5 +1,10 @@
 """PPO for dexterous grasping from state, depth or stereo RGB (CleanRL style, one file).
 
+CPU recipe (the State teacher, ~30 minutes on 2 cores; ``benchmarks/results/teacher_cpu-2core_*.json``):
+
+    python algos/ppo.py --num-envs 512 --env.episode-length-s 4 --gamma 0.99 --init-log-std -0.5 \
+        --total-timesteps 12000000 --time-limit-s 1800 --eval-interval 100 --run-dir runs/state-teacher
+
 Disaggregated (the paper's layout: simulator workers + one learner device):
 
     python algos/ppo.py --env-id DexGrasp-Depth-v0 --num-envs 8192 --sim-devices cuda:1 cuda:2 cuda:3 \
@@ -9,14 +14,13 @@ Data parallel (every rank simulates its own environments and holds a policy repl
 
     torchrun --nproc_per_node=4 algos/ppo.py --layout data-parallel --env-id DexGrasp-Depth-v0 --num-envs 1024
 
-CPU, small: ``python algos/ppo.py --num-envs 64 --total-timesteps 200000 --env.episode-length-s 2``.
-Evaluate: ``python algos/ppo.py --eval-checkpoint runs/<run>/checkpoint.pt --eval-episodes 16``.
+Evaluate: ``python algos/ppo.py --eval-checkpoint runs/<run>/checkpoint.pt --eval-episodes 128``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
+import json
 import os
 import random
 import time
@@ -33,9 +37,12 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import dexgrasp_env  # noqa: F401  (registers the ids)
+from dexgrasp_env import checkpoints
+from dexgrasp_env.actions import action_space
 from dexgrasp_env.config import ENV_IDS, REWARD_TERMS, EnvConfig, PoolConfig
 from dexgrasp_env.evaluation import run_episodes
-from dexgrasp_env.task import observation_space
+from dexgrasp_env.models import GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy
+from dexgrasp_env.spaces import as_dict, key_spaces, obs_groups
 
 
 @dataclass
@@ -50,11 +57,13 @@ class Args:
     """seed of the environments, the policy initialisation and the sampling"""
     total_timesteps: int = 1_000_000
     """environment steps to train for (all ranks together)"""
+    time_limit_s: float | None = None
+    """stop training after this much wall-clock time (seconds), with a final checkpoint and evaluation"""
     layout: Literal["disaggregated", "data-parallel"] = "disaggregated"
     """disaggregated: simulator workers (--sim-devices) feed one learner; data-parallel: run under torchrun,
     every rank simulates in-process on its own device and gradients are all-reduced"""
     env: EnvConfig = field(default_factory=EnvConfig)
-    """the task (its observation mode comes from --env-id)"""
+    """the task (its observation mode comes from --env-id; --env.backend picks the physics: auto, mujoco, warp)"""
     pool: Annotated[PoolConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PoolConfig)
     """where the environments run (--sim-devices, --learner-device, ...)"""
     asymmetric_critic: bool = True
@@ -91,8 +100,11 @@ class Args:
     """bf16 autocast for forward passes on CUDA"""
     checkpoint_interval: int = 50
     """write a checkpoint every this many updates (and at the end)"""
+    eval_interval: int = 0
+    """every this many updates, evaluate the deterministic policy on --eval-episodes (all shapes in turn) and log
+    success and lifted rates against steps and wall time (0: only at the end)"""
     resume: str | None = None
-    """checkpoint to continue from: parameters, optimiser, normalisers, global step"""
+    """checkpoint to continue from: parameters, optimiser, normalisers, step counts, every random stream"""
     run_dir: str | None = None
     """where logs and checkpoints go (default: runs/<run name>)"""
     track: bool = False
@@ -103,10 +115,10 @@ class Args:
     """record an MP4 of one evaluation episode at every checkpoint"""
     eval_checkpoint: str | None = None
     """evaluate this checkpoint instead of training"""
-    eval_episodes: int = 16
-    """episodes to evaluate (with --eval-checkpoint)"""
+    eval_episodes: int = 128
+    """episodes per evaluation (one environment each; shapes assigned in turn)"""
     eval_video: str | None = None
-    """MP4 path for the evaluation episode (default: next to the checkpoint)"""
+    """MP4 path for an evaluation episode (--eval-checkpoint; default: next to the checkpoint)"""
     progress: bool = True
     """show a progress bar"""
 
@@ -114,149 +126,44 @@ class Args:
 # ------------------------------------------------------------------------------------------------
 # Agent
 # ------------------------------------------------------------------------------------------------
-class RunningMeanStd(nn.Module):
-    """Running mean and variance (a module, so they travel with the state dict)."""
-
-    def __init__(self, shape=(), eps: float = 1e-4):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(shape))
-        self.register_buffer("var", torch.ones(shape))
-        self.register_buffer("count", torch.tensor(eps))
-
-    @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
-        x = x.reshape(-1, *self.mean.shape).float()
-        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
-        if dist.is_initialized():  # data parallel: merge the ranks' statistics
-            stats = torch.cat([batch_mean.flatten(), (batch_var + batch_mean**2).flatten()])
-            dist.all_reduce(stats)
-            stats /= dist.get_world_size()
-            batch_mean = stats[: batch_mean.numel()].view_as(batch_mean)
-            batch_var = stats[batch_mean.numel():].view_as(batch_var) - batch_mean**2
-            n *= dist.get_world_size()
-        delta, total = batch_mean - self.mean, self.count + n
-        self.mean += delta * n / total
-        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
-        self.count = total
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-5.0, 5.0)
-
-
-def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
-    nn.init.orthogonal_(layer.weight, std)
-    nn.init.constant_(layer.bias, bias)
-    return layer
-
-
-def mlp(sizes, out: int | None = None, out_std: float = 1.0) -> nn.Sequential:
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [layer_init(nn.Linear(a, b)), nn.ELU()]
-    if out is not None:
-        layers.append(layer_init(nn.Linear(sizes[-1], out), std=out_std))
-    return nn.Sequential(*layers)
-
-
-class ImageEncoder(nn.Module):
-    """Conv 16/32/64 (kernel 3) with max-pooling, then a linear projection (Isaac Lab's CNN).
-
-    The first convolution has stride 2: at full resolution its activations would dominate the
-    learner's memory (16 MB per 160x120 sample for backward, against 4 MB with the stride).
-    """
-
-    def __init__(self, shape, out: int = 256, scale: float = 1.0):
-        super().__init__()
-        self.scale = scale
-        self.conv = nn.Sequential(
-            nn.Conv2d(shape[0], 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
-        with torch.no_grad():
-            n = self.conv(torch.zeros(1, *shape)).shape[1]
-        self.proj = nn.Sequential(layer_init(nn.Linear(n, out)), nn.ELU())
-
-    def forward(self, x):
-        return self.proj(self.conv(x.float() * self.scale))
-
-
-class Encoder(nn.Module):
-    """Vector keys are normalised and fed to an MLP; image keys go through a CNN each; all fused."""
-
-    def __init__(self, spaces: dict, keys, image_scale: dict, hidden=(512, 256, 128)):
-        super().__init__()
-        self.keys = tuple(keys)
-        self.norms, self.cnns = nn.ModuleDict(), nn.ModuleDict()
-        width = 0
-        for k in self.keys:
-            shape = spaces[k].shape
-            if len(shape) == 3:
-                self.cnns[k] = ImageEncoder(shape, scale=image_scale[k])
-                width += 256
-            else:
-                self.norms[k] = RunningMeanStd(shape)
-                width += shape[0]
-        self.trunk = mlp((width, *hidden))
-        self.out_dim = hidden[-1]
-
-    def update_norms(self, obs: dict) -> None:
-        for k, norm in self.norms.items():
-            norm.update(obs[k])
-
-    def forward(self, obs: dict) -> torch.Tensor:
-        parts = [self.cnns[k](obs[k]) if k in self.cnns else self.norms[k].normalize(obs[k]) for k in self.keys]
-        return self.trunk(torch.cat(parts, dim=-1))
-
-
 class Agent(nn.Module):
     """Gaussian actor on the policy keys; critic on the privileged state when there is one."""
 
-    def __init__(self, spaces: dict, policy_keys, critic_keys, image_scale: dict, n_actions: int = 23,
+    def __init__(self, spaces: dict, policy_keys, critic_keys, n_actions: int, depth_far: float,
                  init_log_std: float = 0.0):
         super().__init__()
-        self.actor_enc = Encoder(spaces, policy_keys, image_scale)
-        self.critic_enc = Encoder(spaces, critic_keys, image_scale)
-        self.actor_mean = layer_init(nn.Linear(self.actor_enc.out_dim, n_actions), std=0.01)
+        self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, depth_far), n_actions, init_log_std)
+        self.critic_enc = ObsEncoder(spaces, critic_keys, depth_far)
         self.critic = layer_init(nn.Linear(self.critic_enc.out_dim, 1), std=1.0)
-        self.actor_logstd = nn.Parameter(torch.full((1, n_actions), init_log_std))
         self.value_norm = RunningMeanStd(())
 
     @property
     def vector_keys(self) -> set:
         """The observation keys that are normalised (not images)."""
-        return set(self.actor_enc.norms) | set(self.critic_enc.norms)
+        return set(self.actor.encoder.norms) | set(self.critic_enc.norms)
 
     def update_norms(self, obs: dict) -> None:
-        self.actor_enc.update_norms(obs)
+        self.actor.encoder.update_norms(obs)
         self.critic_enc.update_norms(obs)
 
     def get_value(self, obs: dict) -> torch.Tensor:
         """Normalised value (see ``value_norm``)."""
         return self.critic(self.critic_enc(obs)).squeeze(-1)
 
-    def dist(self, obs: dict) -> torch.distributions.Normal:
-        mean = self.actor_mean(self.actor_enc(obs))
-        return torch.distributions.Normal(mean, self.actor_logstd.expand_as(mean).exp())
-
     def get_action_and_value(self, obs: dict, action: torch.Tensor | None = None):
-        d = self.dist(obs)
+        mean, std = self.actor(obs)
+        d = torch.distributions.Normal(mean, std)
         if action is None:
             action = d.sample()
         return action, d.log_prob(action).sum(-1), d.entropy().sum(-1), self.get_value(obs)
 
 
-# ------------------------------------------------------------------------------------------------
-# Helpers
-# ------------------------------------------------------------------------------------------------
-def as_dict(obs) -> dict:
-    return obs if isinstance(obs, dict) else {"state": obs}
-
-
 def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device) -> Agent:
-    policy_keys = tuple(k for k in env_cfg.obs_keys() if k not in env_cfg.extra_obs)
-    critic_keys = ("state",) if args.asymmetric_critic and "state" in spaces else policy_keys
-    scale = {"depth": 1.0 / env_cfg.camera.depth_range[1], "left": 1 / 255, "right": 1 / 255}
-    return Agent(spaces, policy_keys, critic_keys, scale, init_log_std=args.init_log_std).to(device)
+    groups = obs_groups(env_cfg)
+    critic_keys = groups["critic"] if args.asymmetric_critic else groups["policy"]
+    n_actions = action_space(env_cfg).shape[0]
+    return Agent(spaces, groups["policy"], critic_keys, n_actions, env_cfg.camera.depth_range[1],
+                 args.init_log_std).to(device)
 
 
 def env_config(args: Args) -> EnvConfig:
@@ -266,53 +173,19 @@ def env_config(args: Args) -> EnvConfig:
     return dataclasses.replace(args.env, obs_mode=ENV_IDS[args.env_id], extra_obs=extra)
 
 
-class PolicyExport(nn.Module):
-    """The actor alone, for export: ``obs dict -> (action mean, action std)``."""
-
-    def __init__(self, agent: Agent):
-        super().__init__()
-        self.encoder, self.mean, self.log_std = agent.actor_enc, agent.actor_mean, agent.actor_logstd
-
-    def forward(self, obs: dict[str, torch.Tensor]):
-        mean = self.mean(self.encoder(obs))
-        return mean, self.log_std.expand_as(mean).exp()
+def eval_config(env_cfg: EnvConfig) -> EnvConfig:
+    """Evaluation worlds: the task without the training-only extra keys, every shape in turn."""
+    return dataclasses.replace(env_cfg, extra_obs=(), object_assignment="cycle")
 
 
-def export_policy(agent: Agent, example_obs: dict) -> bytes:
-    """The actor as a ``torch.export`` program (any batch size), loadable without this file:
-    ``torch.export.load(io.BytesIO(data)).module()(obs) -> (mean, std)``."""
-    keys = agent.actor_enc.keys
-    example = {k: example_obs[k][:2].detach() for k in keys}
-    batch = torch.export.Dim("batch", min=1)
-    program = torch.export.export(PolicyExport(agent).eval(), (example,),
-                                  dynamic_shapes=({k: {0: batch} for k in keys},))
-    buffer = io.BytesIO()
-    torch.export.save(program, buffer)
-    return buffer.getvalue()
+def deterministic(policy):
+    """``obs -> action mean`` of an ``obs -> (mean, std)`` policy."""
+    return lambda obs: policy(obs)[0]
 
 
-def save_checkpoint(path: str, agent, optimizer, global_step: int, update: int, lr: float, args: Args,
-                    env_cfg: EnvConfig, example_obs: dict) -> None:
-    """Write atomically (a crash mid-write leaves the previous checkpoint intact)."""
-    tmp = f"{path}.tmp"
-    plain = {k: v for k, v in dataclasses.asdict(args).items() if k not in ("env", "pool")}
-    torch.save({"agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "global_step": global_step,
-                "update": update, "learning_rate": lr, "args": plain, "env_config": env_cfg, "pool": args.pool,
-                "policy_keys": agent.actor_enc.keys, "policy_export": export_policy(agent, example_obs),
-                "torch_rng": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path)
-
-
-def load_args(ckpt: dict) -> Args:
-    """The Args a checkpoint was trained with."""
-    return Args(**ckpt["args"], env=ckpt["env_config"], pool=ckpt["pool"])
-
-
-def mean_action(agent: Agent):
-    """The deterministic policy ``obs -> action mean`` that evaluation and videos run."""
-    return lambda obs: agent.dist(obs).mean
-
-
+def evaluate(policy, env_cfg: EnvConfig, args: Args, device, video: str | None = None) -> dict:
+    return run_episodes(deterministic(policy), eval_config(env_cfg), args.eval_episodes, args.seed + 100_003, device,
+                        video)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -336,31 +209,35 @@ def main(args: Args) -> dict:
     env_cfg = env_config(args)
 
     if args.eval_checkpoint:
-        ckpt = torch.load(args.eval_checkpoint, map_location=device, weights_only=False)
-        trained, cfg = load_args(ckpt), ckpt["env_config"]
-        agent = make_agent(trained, cfg, dict(as_dict_space(observation_space(cfg))), device)
-        agent.load_state_dict(ckpt["agent"])
-        result = run_episodes(mean_action(agent), cfg, args.eval_episodes, args.seed, device)
+        ckpt = checkpoints.load(args.eval_checkpoint, device)
+        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        policy = load_policy(ckpt["policy_export"], device)
+        result = evaluate(policy, cfg, args, device)
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "eval.mp4")
-        result["video"] = run_episodes(mean_action(agent), cfg, 1, args.seed, device, video)["video"]
-        print(result)
+        result["video"] = run_episodes(deterministic(policy), eval_config(cfg), 1, args.seed, device, video)["video"]
+        print(json.dumps(result))
         return result
 
     # ---- environments, agent, optimiser ------------------------------------------------------------
     envs = gym.make_vec(args.env_id, num_envs=args.num_envs, config=env_cfg, pool=args.pool)
-    spaces = dict(as_dict_space(envs.single_observation_space))
+    spaces = key_spaces(env_cfg)
     T, N = args.num_steps, args.num_envs
     num_updates = max(1, args.total_timesteps // (T * N * world))
     agent = make_agent(args, env_cfg, spaces, device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
-    lr, global_step, start_update = args.learning_rate, 0, 1
+    lr, global_step, start_update, wall_offset = args.learning_rate, 0, 1, 0.0
     torch.manual_seed(args.seed + rank)  # different exploration noise on every rank
+    episodes_done = torch.zeros(N, dtype=torch.int64, device=device)  # per env: where its random stream is
+    curve: list = []
     if args.resume:
-        ckpt = torch.load(args.resume, map_location=device, weights_only=False)
+        ckpt = checkpoints.load(args.resume, device)
         agent.load_state_dict(ckpt["agent"])
         optimizer.load_state_dict(ckpt["optimizer"])
         lr, global_step, start_update = ckpt["learning_rate"], ckpt["global_step"], ckpt["update"] + 1
-        torch.set_rng_state(ckpt["torch_rng"])
+        wall_offset, curve = ckpt["wall_time"], ckpt["curve"]
+        checkpoints.set_rng_state(ckpt["rng"][rank])
+        episodes_done = ckpt["episodes"][rank].to(device)
+        envs.difficulty = ckpt["difficulty"]
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = args.run_dir or os.path.join("runs", run_name)
     writer = None
@@ -369,20 +246,37 @@ def main(args: Args) -> dict:
         if args.track:
             import wandb
 
-            wandb.init(project=args.wandb_project_name, config=dataclasses.asdict(args), name=run_name,
+            wandb.init(project=args.wandb_project_name, config=checkpoints.to_plain(args), name=run_name,
                        sync_tensorboard=True, save_code=True)
         writer = SummaryWriter(run_dir)
         writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-            f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+            f"|{k}|{v}|" for k, v in checkpoints.to_plain(args).items()))
+
+    def checkpoint(update: int, example_obs: dict, wall: float) -> None:
+        """Every rank's random streams and episode counts, gathered; rank 0 writes (atomically)."""
+        state = {"rng": checkpoints.rng_state(), "episodes": episodes_done.cpu()}
+        states = [None] * world
+        if world > 1:
+            dist.all_gather_object(states, state)
+        else:
+            states = [state]
+        if rank == 0:
+            checkpoints.save(os.path.join(run_dir, "checkpoint.pt"), {
+                "kind": "ppo", "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
+                "global_step": global_step, "update": update, "learning_rate": lr, "wall_time": wall,
+                "curve": curve, "args": args, "env_config": env_cfg, "policy_keys": agent.actor.encoder.keys,
+                "policy_export": export_policy(agent.actor, agent.actor.encoder.keys, example_obs),
+                "rng": [s["rng"] for s in states], "episodes": [s["episodes"] for s in states],
+                "difficulty": float(getattr(envs, "difficulty", 1.0))})
 
     # ---- rollout storage on the learner device (images stay uint8) -------------------------------
     obs_buf = {k: torch.zeros((T, N, *sp.shape), dtype=torch.uint8 if sp.dtype == np.uint8 else torch.float32,
                               device=device) for k, sp in spaces.items()}
-    actions = torch.zeros((T, N, 23), device=device)
+    actions = torch.zeros((T, N, *envs.single_action_space.shape), device=device)
     logprobs, rewards, values = (torch.zeros((T, N), device=device) for _ in range(3))
     terminated_buf, cut_buf, valid_buf = (torch.zeros((T, N), dtype=torch.bool, device=device) for _ in range(3))
 
-    next_obs, _ = envs.reset(seed=args.seed + 7919 * rank)
+    next_obs, _ = envs.reset(seed=args.seed + 7919 * rank, options={"episodes": episodes_done})
     next_obs = as_dict(next_obs)
     if not args.resume:
         agent.update_norms(next_obs)
@@ -391,10 +285,11 @@ def main(args: Args) -> dict:
     bar = tqdm(range(start_update, num_updates + 1), disable=not args.progress or rank > 0, desc="ppo", unit="upd")
     start_time, start_step = time.time(), global_step
     stats: dict = {}
+    update = start_update - 1
     for update in bar:
         # ---- collect a rollout (statistics accumulate on the device: no host sync per step) ---------
         term_sums = torch.zeros(len(REWARD_TERMS), device=device)
-        ep = torch.zeros(4, device=device)  # episodes, sum of returns, of lengths, of successes
+        ep = torch.zeros(5, device=device)  # episodes, sum of returns, of lengths, of successes, of lifts
         for t in range(T):
             global_step += N * world
             for k in obs_buf:
@@ -407,10 +302,11 @@ def main(args: Args) -> dict:
             next_obs = as_dict(next_obs)
             rewards[t], terminated_buf[t], cut_buf[t] = reward, terminated, terminated | truncated
             resetting = terminated | truncated
+            episodes_done += resetting
             term_sums += torch.stack([info[f"reward/{k}"].mean() for k in REWARD_TERMS]) / T
             ended, epi = info["_episode_stats"].float(), info["episode_stats"]
             ep += torch.stack([ended.sum(), (epi["r"] * ended).sum(), (epi["l"] * ended).sum(),
-                               (epi["success"] * ended).sum()])
+                               (epi["success"] * ended).sum(), (epi["lifted"] * ended).sum()])
 
         # ---- advantages (GAE): a time-out bootstraps from its true final observation ---------------
         with torch.no_grad(), autocast:
@@ -431,11 +327,11 @@ def main(args: Args) -> dict:
 
         # ---- optimise the policy and the value function ----------------------------------------------
         b_obs = {k: v_.reshape(-1, *v_.shape[2:]) for k, v_ in obs_buf.items()}
-        b_act, b_logp = actions.reshape(-1, 23), logprobs.reshape(-1)
+        b_act, b_logp = actions.reshape(-1, actions.shape[-1]), logprobs.reshape(-1)
         b_adv, b_ret, b_val = advantages.reshape(-1), norm_returns.reshape(-1), values.reshape(-1)
         idx = valid.nonzero().squeeze(-1)
         clipfracs = []
-        for epoch in range(args.update_epochs):
+        for _ in range(args.update_epochs):
             kls = []
             # the same number of minibatches on every rank, so the all-reduces pair up
             for mb in idx[torch.randperm(len(idx), device=device)].tensor_split(args.num_minibatches):
@@ -484,15 +380,18 @@ def main(args: Args) -> dict:
         # so the probability ratio starts at exactly 1
         agent.update_norms({k: b_obs[k][idx] for k in agent.vector_keys})
 
-        # ---- logging and checkpoints (one host sync per update) --------------------------------------
+        # ---- logging, evaluation, checkpoints (one host sync per update) -------------------------------
+        wall = wall_offset + time.time() - start_time
         y_pred, y_true = b_val[idx], b_ret[idx]
         explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item() if y_true.var() > 0 else float("nan")
         sps = int((global_step - start_step) / (time.time() - start_time))
-        n_ep, ret_sum, len_sum, succ_sum = ep.tolist()
+        n_ep, ret_sum, len_sum, succ_sum, lift_sum = ep.tolist()
         if n_ep > 0:
             stats = {"episodic_return": ret_sum / n_ep, "episodic_length": len_sum / n_ep,
-                     "success_rate": succ_sum / n_ep}
-        stats.update(global_step=global_step, update=update, sps=sps)
+                     "success_rate": succ_sum / n_ep, "lifted_rate": lift_sum / n_ep}
+        stats.update(global_step=global_step, update=update, sps=sps, wall_time_s=round(wall, 1))
+        out_of_time = args.time_limit_s is not None and wall >= args.time_limit_s
+        last = update == num_updates or out_of_time
         if writer is not None:
             scalars = {"charts/SPS": sps, "charts/learning_rate": lr,
                        "charts/curriculum_difficulty": getattr(envs, "difficulty", 1.0),
@@ -503,22 +402,33 @@ def main(args: Args) -> dict:
                        **{f"reward/{k}": x for k, x in zip(REWARD_TERMS, term_sums.tolist())}}
             if n_ep > 0:
                 scalars.update({f"charts/{k}": stats[k] for k in ("episodic_return", "episodic_length",
-                                                                   "success_rate")})
+                                                                   "success_rate", "lifted_rate")})
             for k, x in scalars.items():
                 writer.add_scalar(k, x, global_step)
             bar.set_postfix(sps=sps, ret=f"{stats.get('episodic_return', float('nan')):.1f}",
+                            lifted=f"{stats.get('lifted_rate', float('nan')):.2f}",
                             success=f"{stats.get('success_rate', float('nan')):.2f}")
-            if update % args.checkpoint_interval == 0 or update == num_updates:
-                save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, optimizer, global_step, update, lr,
-                                args, env_cfg, next_obs)
-                if args.capture_video:
-                    run_episodes(mean_action(agent), env_cfg, 1, args.seed, device,
-                                 os.path.join(run_dir, "videos", f"step_{global_step}.mp4"))
+            if (args.eval_interval and update % args.eval_interval == 0) or last:
+                result = evaluate(agent.actor, env_cfg, args, device)
+                curve.append({"global_step": global_step, "wall_time_s": round(wall, 1), **result})
+                for k in ("success_rate", "lifted_rate", "mean_return"):
+                    writer.add_scalar(f"eval/{k}", result[k], global_step)
+                    writer.add_scalar(f"eval_by_wall_time/{k}", result[k], int(wall))
+                stats["eval"] = result
+        if update % args.checkpoint_interval == 0 or last:
+            checkpoint(update, next_obs, wall)
+            if writer is not None and args.capture_video:
+                run_episodes(deterministic(agent.actor), eval_config(env_cfg), 1, args.seed, device,
+                             os.path.join(run_dir, "videos", f"step_{global_step}.mp4"))
+        if out_of_time:
+            break
     envs.close()
     if writer is not None:
         writer.close()
-    stats.update(run_dir=run_dir, losses={"value": v_loss.item(), "policy": pg_loss.item(),
-                                          "entropy": entropy_loss.item()})
+        with open(os.path.join(run_dir, "summary.json"), "w") as f:
+            json.dump({"args": checkpoints.to_plain(args), "final": stats, "curve": curve}, f, indent=1)
+    stats.update(run_dir=run_dir, curve=curve, losses={"value": v_loss.item(), "policy": pg_loss.item(),
+                                                       "entropy": entropy_loss.item()})
     if world > 1:  # the replicas must not have drifted apart
         flat = torch.cat([t.detach().flatten().float() for t in (*agent.parameters(), *agent.buffers())])
         gathered = [torch.empty_like(flat) for _ in range(world)]
@@ -530,10 +440,6 @@ def main(args: Args) -> dict:
         dist.barrier()  # no rank tears its connections down while another still talks
         dist.destroy_process_group()
     return stats
-
-
-def as_dict_space(space: gym.Space):
-    return space.spaces.items() if isinstance(space, gym.spaces.Dict) else {"state": space}.items()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def main() -> None:
                            autoreset_mode="same_step", numpy_obs=True, episode_length_s=args.episode_length_s,
                            camera=CameraConfig(width=args.size, height=args.size))
     adapter = SB3VecEnv(venv)
-    actions = np.zeros((args.num_envs, 23), dtype=np.float32)
+    actions = np.zeros((args.num_envs, *venv.single_action_space.shape), dtype=np.float32)
     adapter.reset()
     for _ in range(3):
         adapter.step(actions)

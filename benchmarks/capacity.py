@@ -22,7 +22,6 @@ measure there (peak allocator bytes replace the array sums).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -30,34 +29,30 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import emit, machine  # noqa: E402
+from _common import emit, load_script, machine  # noqa: E402
 
 from dexgrasp_env.config import ENV_IDS, CameraConfig, make_env_config  # noqa: E402
-from dexgrasp_env.sim import BatchedSim  # noqa: E402
-from dexgrasp_env.task import key_spaces  # noqa: E402
+from dexgrasp_env.actions import action_dim  # noqa: E402
+from dexgrasp_env.sim import make_simulator  # noqa: E402
+from dexgrasp_env.spaces import key_spaces  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIB = 2**30
 #: The paper's measured maxima on 4 GPUs (environments per simulating GPU, total).
 PAPER = {(160, 120): {"data_parallel": (1024, 4096), "disaggregated": (2800, 8400)},
          (320, 240): {"data_parallel": (256, 1024), "disaggregated": (700, 2100)}}
 
 
-def load_ppo():
-    spec = importlib.util.spec_from_file_location("ppo", os.path.join(ROOT, "algos", "ppo.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ppo"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def simulator_role(env_id: str, width: int, height: int, device: str, sizes=(16, 64)) -> dict:
-    cfg = make_env_config(env_id, camera=CameraConfig(width=width, height=height), extra_obs=("state",))
+    # the GPU path: MuJoCo Warp, also when measured on the CPU
+    cfg = make_env_config(env_id, camera=CameraConfig(width=width, height=height), extra_obs=("state",),
+                          backend="warp")
     nbytes = []
     for n in sizes:
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        sim = BatchedSim(cfg, n, device, cameras=cfg.cameras_needed())
+        sim = make_simulator(cfg, n, device, cameras=cfg.cameras_needed())
         nbytes.append(sim.memory_bytes())
         del sim
     per_env = (nbytes[1] - nbytes[0]) / (sizes[1] - sizes[0])
@@ -68,11 +63,11 @@ def simulator_role(env_id: str, width: int, height: int, device: str, sizes=(16,
 def learner_role(ppo, env_id: str, width: int, height: int, num_steps: int, minibatch_size: int) -> dict:
     args = ppo.Args(env_id=env_id, env=make_env_config(env_id, camera=CameraConfig(width=width, height=height)))
     cfg = ppo.env_config(args)
-    spaces = dict(ppo.as_dict_space(__import__("dexgrasp_env.task", fromlist=["x"]).observation_space(cfg)))
+    spaces = key_spaces(cfg)
     agent = ppo.make_agent(args, cfg, spaces, "cpu")
     # rollout storage, per environment, as ppo.py allocates it (uint8 images, float32 otherwise)
     obs_bytes = sum(int(np.prod(s.shape)) * (1 if s.dtype == np.uint8 else 4) for s in spaces.values())
-    per_step = obs_bytes + 23 * 4 + 3 * 4 + 3  # actions; logprob, reward, value; three flags
+    per_step = obs_bytes + action_dim(cfg) * 4 + 3 * 4 + 3  # actions; logprob, reward, value; three flags
     rollout = num_steps * per_step + num_steps * 2 * 4  # advantages, returns
     # activations one sample keeps for the backward pass of an update
     saved = {}
@@ -85,7 +80,7 @@ def learner_role(ppo, env_id: str, width: int, height: int, num_steps: int, mini
     obs = {k: torch.zeros(batch, *s.shape, dtype=torch.uint8 if s.dtype == np.uint8 else torch.float32)
            for k, s in spaces.items()}
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        _, logp, ent, value = agent.get_action_and_value(obs, torch.zeros(batch, 23))
+        _, logp, ent, value = agent.get_action_and_value(obs, torch.zeros(batch, action_dim(cfg)))
         (logp.sum() + ent.sum() + value.sum()).backward()
     act_per_sample = 2 * sum(saved.values()) / batch
     params = sum(p.numel() * p.element_size() for p in agent.parameters())
@@ -122,7 +117,7 @@ def main() -> None:
     parser.add_argument("--sim-device", default="cpu", help="where to measure the simulator role")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     args = parser.parse_args()
-    ppo = load_ppo()
+    ppo = load_script("ppo")
     rows = []
     for res in args.resolutions:
         w, h = (int(x) for x in res.split("x"))

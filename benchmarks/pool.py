@@ -27,8 +27,8 @@ import gymnasium as gym  # noqa: E402
 
 import dexgrasp_env  # noqa: E402,F401
 from dexgrasp_env.config import CameraConfig, make_env_config  # noqa: E402
-from dexgrasp_env.sim import BatchedSim  # noqa: E402
-from dexgrasp_env.task import key_spaces  # noqa: E402
+from dexgrasp_env.sim import make_simulator  # noqa: E402
+from dexgrasp_env.spaces import key_spaces  # noqa: E402
 
 
 def _sync(device: str) -> None:
@@ -41,7 +41,7 @@ def throughput(args, workers: int) -> dict:
     env = gym.make_vec(args.env_id, num_envs=args.num_envs, sim_devices=devices, learner_device=args.learner_device,
                        camera=CameraConfig(width=args.width, height=args.height))
     env.reset(seed=0)
-    actions = torch.zeros(args.num_envs, 23, device=args.learner_device)
+    actions = torch.zeros(args.num_envs, *env.single_action_space.shape, device=args.learner_device)
     for _ in range(3):
         env.step(actions)
     walls, computes = [], []
@@ -72,14 +72,14 @@ def pipelined(args, workers: int) -> dict:
         env.reset(seed=0)
         policy = args.policy_ms / 1e3
         if mode == "plain":
-            act = torch.zeros(args.num_envs, 23, device=args.learner_device)
+            act = torch.zeros(args.num_envs, *env.single_action_space.shape, device=args.learner_device)
             start = time.perf_counter()
             for _ in range(args.steps):
                 time.sleep(policy)  # the learner computing actions for all environments
                 env.step(act)
         else:
             a, b = env.halves()
-            act = torch.zeros(a.num_envs, 23, device=args.learner_device)
+            act = torch.zeros(a.num_envs, *env.single_action_space.shape, device=args.learner_device)
             a.reset(seed=0)
             b.reset(seed=0)
             start = time.perf_counter()
@@ -107,7 +107,7 @@ def sim_memory_per_env(args) -> dict:
     nbytes = []
     for n in sizes:
         cams = cfg.cameras_needed()
-        sim = BatchedSim(cfg, n, args.sim_device, cameras=cams)
+        sim = make_simulator(cfg, n, args.sim_device, cameras=cams)
         nbytes.append(sim.memory_bytes())
         del sim
     per_env = (nbytes[1] - nbytes[0]) / (sizes[1] - sizes[0])

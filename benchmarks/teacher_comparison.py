@@ -14,16 +14,14 @@ rate and mean return) and its held-out action error.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import emit, machine  # noqa: E402
+from _common import emit, load_script, machine  # noqa: E402
 
 from dexgrasp_env.config import CameraConfig, EnvConfig, PoolConfig, RewardConfig  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS = {
     # the reaching part of the task (lift and goal terms off) at 48x48, so that CPU minutes show learning
     "cpu": dict(env=EnvConfig(episode_length_s=1.5, camera=CameraConfig(width=48, height=48),
@@ -36,12 +34,6 @@ PRESETS = {
 }
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "algos", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
@@ -54,7 +46,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     args = parser.parse_args()
     p = PRESETS[args.preset]
-    ppo, dagger = load("ppo"), load("dagger")
+    ppo, dagger = load_script("ppo"), load_script("dagger")
     pool = PoolConfig(learner_device=args.learner_device,
                       sim_devices=tuple(args.sim_devices) if args.sim_devices else None)
     rows = {}
@@ -65,13 +57,13 @@ def main() -> None:
                           env=p["env"], pool=pool, seed=args.seed, run_dir=teacher_dir, checkpoint_interval=10**9,
                           progress=False, **p["ppo"]))
         student = dagger.main(dagger.Args(
-            teacher_checkpoint=os.path.join(teacher_dir, "checkpoint.pt"), env_id="DexGrasp-StereoRGB-v0",
+            teacher=os.path.join(teacher_dir, "checkpoint.pt"), env_id="DexGrasp-StereoRGB-v0", env=p["env"],
             num_envs=p["student_envs"], total_timesteps=p["student_steps"], pool=pool, seed=args.seed,
             run_dir=os.path.join(args.runs, f"student_of_{name}"), eval_interval=10**9,
             eval_episodes=p["eval_episodes"], progress=False))
         rows[f"{name}_teacher"] = {k: student[k] for k in (
-            "teacher_success_rate", "teacher_mean_return", "student_success_rate", "student_mean_return",
-            "initial_heldout_action_mse", "heldout_action_mse")}
+            "teacher_success_rate", "teacher_lifted_rate", "teacher_mean_return", "student_success_rate",
+            "student_lifted_rate", "student_mean_return", "initial_heldout_action_mse", "heldout_action_mse")}
     emit({"machine": machine(args.learner_device), "preset": args.preset, "seed": args.seed,
           "teachers_steps": p["teacher_steps"], "student_steps": p["student_steps"], "results": rows}, args.out)
 

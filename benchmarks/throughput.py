@@ -1,12 +1,13 @@
-"""Environment throughput beside the raw mujoco_warp step and render of the same worlds.
+"""Environment throughput beside the raw simulator step and render of the same worlds.
 
 For each id: the task's control step (actions, physics, observations, rewards, autoresets,
-rendering) against the raw cost of the same worlds (``decimation`` x ``mujoco_warp.step`` and,
-for image ids, BVH refit + render), measured alternately on the same simulator so both see the
-same contact load. Prints JSON.
+rendering) against the raw cost of the same worlds (``Simulator.step``: ``decimation`` physics steps
+and the new frames; for image ids, ``Simulator.render``), measured alternately on the same simulator
+so both see the same contact load. Prints JSON.
 
-    python benchmarks/throughput.py --num-envs 64 --width 64 --height 64
-    python benchmarks/throughput.py --device cuda:0 --num-envs 1024 4096 --width 160 --height 120 \
+    python benchmarks/throughput.py --num-envs 64 --width 64 --height 64                  # C MuJoCo (CPU default)
+    python benchmarks/throughput.py --backend warp --num-envs 64 --width 64 --height 64
+    python benchmarks/throughput.py --device cuda:0 --num-envs 1024 4096 8192 --width 160 --height 120 \
         --out benchmarks/results/throughput_h100.json
 """
 
@@ -22,8 +23,6 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, machine, peak_rss_mb  # noqa: E402
 
-import mujoco_warp as mjw  # noqa: E402
-
 from dexgrasp_env.config import ENV_IDS, CameraConfig, make_env_config  # noqa: E402
 from dexgrasp_env.task import GraspTask  # noqa: E402
 
@@ -33,8 +32,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(env_id: str, num_envs: int, device: str, width: int, height: int, steps: int, rounds: int) -> dict:
-    cfg = make_env_config(env_id, camera=CameraConfig(width=width, height=height))
+def measure(env_id: str, num_envs: int, device: str, width: int, height: int, steps: int, rounds: int,
+            backend: str = "auto") -> dict:
+    cfg = make_env_config(env_id, camera=CameraConfig(width=width, height=height), backend=backend)
     task = GraspTask(cfg, num_envs, device)
     sim = task.sim
     task.reset(seed=0)
@@ -44,7 +44,7 @@ def measure(env_id: str, num_envs: int, device: str, width: int, height: int, st
         _sync(task.device)
         start = time.perf_counter()
         for _ in range(steps):
-            task.step(torch.rand(num_envs, 23, generator=gen, device=task.device) * 2 - 1)
+            task.step(torch.rand(num_envs, task.action_dim, generator=gen, device=task.device) * 2 - 1)
         _sync(task.device)
         return (time.perf_counter() - start) / steps
 
@@ -53,8 +53,7 @@ def measure(env_id: str, num_envs: int, device: str, width: int, height: int, st
         for _ in range(steps):
             _sync(task.device)
             t0 = time.perf_counter()
-            for _ in range(cfg.decimation):
-                mjw.step(sim.model, sim.data)
+            sim.step()
             _sync(task.device)
             t1 = time.perf_counter()
             if sim.cameras:
@@ -75,7 +74,7 @@ def measure(env_id: str, num_envs: int, device: str, width: int, height: int, st
     task_s, phys_s, rend_s = min(task_t), min(phys_t), min(rend_t)
     raw_s = phys_s + rend_s
     out = {
-        "env_id": env_id, "num_envs": num_envs, "device": str(task.device),
+        "env_id": env_id, "num_envs": num_envs, "device": str(task.device), "backend": sim.backend,
         "resolution": [width, height] if sim.cameras else None,
         "raw_physics_ms": round(phys_s * 1e3, 3), "raw_render_ms": round(rend_s * 1e3, 3),
         "task_step_ms": round(task_s * 1e3, 3),
@@ -93,13 +92,15 @@ def main() -> None:
     parser.add_argument("--env-ids", nargs="+", default=list(ENV_IDS), help="registered ids to measure")
     parser.add_argument("--num-envs", nargs="+", type=int, default=[64], help="batch sizes to measure")
     parser.add_argument("--device", default="cpu", help="simulation device: cpu or cuda:<k>")
+    parser.add_argument("--backend", default="auto", choices=("auto", "mujoco", "warp"),
+                        help="physics backend (auto: C MuJoCo on CPU, MuJoCo Warp on CUDA)")
     parser.add_argument("--width", type=int, default=64, help="image width (pixels)")
     parser.add_argument("--height", type=int, default=64, help="image height (pixels)")
     parser.add_argument("--steps", type=int, default=20, help="control steps per timed round")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds; the fastest counts")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     args = parser.parse_args()
-    results = [measure(e, n, args.device, args.width, args.height, args.steps, args.rounds)
+    results = [measure(e, n, args.device, args.width, args.height, args.steps, args.rounds, args.backend)
                for e in args.env_ids for n in args.num_envs]
     emit({"machine": machine(args.device), "results": results}, args.out)
 

@@ -27,4 +27,17 @@ for _env_id, _obs_mode in ENV_IDS.items():
             kwargs={"obs_mode": _obs_mode},
         )
 
-__all__ = ["ENV_IDS", "WorkerError", "__version__"]
+
+
+def load_pretrained(name: str, device: str = "cpu"):
+    """A policy shipped with the package and the ``EnvConfig`` it was trained with.
+
+    ``policy, config = dexgrasp_env.load_pretrained("state-teacher")``: ``policy(obs) -> actions`` on
+    batched torch observations (see :mod:`dexgrasp_env.pretrained`).
+    """
+    from dexgrasp_env.pretrained import load_pretrained as _load
+
+    return _load(name, device)
+
+
+__all__ = ["ENV_IDS", "WorkerError", "__version__", "load_pretrained"]

@@ -14,18 +14,20 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
-
-import tyro
+from typing import Literal
 
 ObsMode = Literal["state", "depth", "stereo_rgb"]
 ExtraKey = Literal["state", "depth", "left", "right"]
 AutoresetMode = Literal["next_step", "same_step", "disabled"]
+Backend = Literal["auto", "mujoco", "warp"]
+ActionMode = Literal["palm_synergy", "joint"]
 Range = tuple[float, float]
 
 OBS_MODES: tuple[str, ...] = ("state", "depth", "stereo_rgb")
 EXTRA_KEYS: tuple[str, ...] = ("state", "depth", "left", "right")
 AUTORESET_MODES: tuple[str, ...] = ("next_step", "same_step", "disabled")
+BACKEND_CHOICES: tuple[str, ...] = ("auto", "mujoco", "warp")
+ACTION_MODES: tuple[str, ...] = ("palm_synergy", "joint")
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,12 @@ class RewardConfig:
     """Reward scales (one per term, the keys of :func:`dexgrasp_env.task.reward_terms`) and shapes.
 
     The total reward is ``sum(scale[k] * term[k])``. Terms follow DextrAH / Isaac Lab's
-    dexsuite: hand-to-object ``exp(-a * max_i |p_tip_i - p_obj|)``, object-to-goal
-    ``exp(-b * |p_obj - goal|)`` (gated on the object being lifted), lift ``exp(-c * |dz|)``
-    towards the goal height, finger curl ``|q_fingers - q_curled|^2``, and squared action and
-    action-rate norms.
+    dexsuite: hand-to-object ``exp(-a * max_i |p_tip_i - p_obj|)`` (every fingertip towards the
+    object), object-to-goal ``exp(-b * |p_obj - goal|)`` paid only while the object is at least
+    ``goal_gate_height`` above its rest height (so pushing it over the table towards the goal earns
+    nothing), lift ``exp(-c * |goal_z - p_obj_z|)`` towards the goal height, finger curl
+    ``|q_fingers - q_curled|^2`` (a penalty: keeps the fingers near a loose fist), squared action and
+    action-rate norms (penalties), and a bonus per step inside the success region.
     """
 
     fingertip_to_object: float = 1.0
@@ -79,6 +83,8 @@ class RewardConfig:
     """``b`` of the object-to-goal term (1/m; DextrAH sharpens it to 20 late in training)."""
     lift_sharpness: float = 8.5
     """``c`` of the lift term (1/m)."""
+    goal_gate_height: float = 0.02
+    """The object-to-goal term counts only while the object is this far above its rest height (m)."""
 
     def scales(self) -> dict[str, float]:
         """The per-term scales, keyed like the dict :func:`dexgrasp_env.task.reward_terms` returns."""
@@ -124,7 +130,8 @@ class RandomizationConfig:
     object_size_scale: Range | None = (0.9, 1.1)
     """Scale of the object's nominal size."""
     friction: Range | None = (0.5, 1.2)
-    """Sliding friction coefficient of the object and the fingers (nominal 1.0)."""
+    """Sliding friction coefficient of the object (nominal 1.0). The object's geoms have contact priority,
+    so this is the coefficient of every contact with the object (fingers, palm, table)."""
     actuator_gain_scale: Range | None = None
     """Scale of every joint servo's stiffness (and damping alongside), e.g. (0.5, 2.0)."""
     camera_position_noise: float | None = None
@@ -189,12 +196,36 @@ class RobotConfig:
 
 
 @dataclass(frozen=True)
+class PalmSynergyConfig:
+    """The ``palm_synergy`` action: 6-D palm motion through damped-least-squares IK, 5 finger synergies.
+
+    See :mod:`dexgrasp_env.actions` for the mapping and the synergy basis.
+    """
+
+    position_scale: float = 0.015
+    """Palm translation per control step at full action (m)."""
+    rotation_scale: float = 0.04
+    """Palm rotation per control step at full action (rad, a world-frame rotation vector)."""
+    damping: float = 0.05
+    """Damping (lambda) of the least-squares IK: larger is smoother near singularities, less exact."""
+    joint_margin: float = 0.3
+    """Within this distance of a joint limit (rad) the IK moves that joint less and less."""
+    palm_low: tuple[float, float, float] = (0.25, -0.45, 0.02)
+    """Lower corner of the box the palm (its site at the palm's surface) must stay in (m); its z keeps
+    the palm above the table top."""
+    palm_high: tuple[float, float, float] = (0.95, 0.45, 0.65)
+    """Upper corner of the palm's box (m)."""
+    synergy_scale: float = 0.6
+    """Norm (rad) of the finger-joint change of the synergies after the first at full action."""
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """The whole task: observation mode, physics rates, workspace, rewards, randomization."""
 
-    obs_mode: Annotated[ObsMode, tyro.conf.Suppress] = "state"
-    """Policy observation: ``state`` (privileged vector), ``depth`` or ``stereo_rgb``. Set by the
-    registered id (``--env-id`` in the scripts), so it is not a command-line flag of its own."""
+    obs_mode: ObsMode = "state"
+    """Policy observation: ``state`` (privileged vector), ``depth`` or ``stereo_rgb``. Set by the registered
+    id: ``gym.make(id)``, and ``--env-id`` in the scripts, which replaces a value given here."""
     extra_obs: tuple[ExtraKey, ...] = ()
     """Further keys rendered from the same world in the same step, e.g. ``("state",)`` for an
     asymmetric critic or a teacher, ``("depth",)`` for a depth teacher of a stereo student."""
@@ -204,10 +235,19 @@ class EnvConfig:
     """Physics steps per control step (60 Hz policy over 120 Hz physics)."""
     episode_length_s: float = 10.0
     """Episode length (s); reaching it truncates the episode (a time-out, not a termination)."""
+    action_mode: ActionMode = "palm_synergy"
+    """How actions drive the robot (all in [-1, 1]). ``palm_synergy`` (11-D, the default): palm position
+    and rotation deltas turned into arm joint targets by IK, and 5 finger synergies (DextrAH's action
+    space: learns to grasp and lift in minutes on a CPU). ``joint``: 23 relative joint-position targets
+    (Isaac Lab's Dexsuite: billions of steps to learn the same)."""
     action_scale: float = 0.1
-    """Relative joint-position target change (rad) per unit action per control step."""
+    """``joint`` mode: relative joint-position target change (rad) per unit action per control step."""
+    palm: PalmSynergyConfig = field(default_factory=PalmSynergyConfig)
+    """``palm_synergy`` mode: scales, IK damping, the palm's workspace and the synergies."""
     success_threshold: float = 0.1
     """The object counts as at the goal within this distance (m)."""
+    lift_height: float = 0.1
+    """The object counts as lifted this far above its rest height (m) (``info["lifted"]``)."""
     object_spawn_low: tuple[float, float] = (0.50, -0.15)
     """Lower corner (x, y) of the region where objects are placed on the table (m)."""
     object_spawn_high: tuple[float, float] = (0.70, 0.15)
@@ -237,8 +277,22 @@ class EnvConfig:
     """Servo gains and limits."""
     check_actions: bool = True
     """Reject actions of the wrong shape, dtype or device, and non-finite actions (costs one host sync)."""
+    backend: Backend = "auto"
+    """Physics backend. ``mujoco``: C MuJoCo, one model per world stepped on CPU threads (fast on a CPU).
+    ``warp``: MuJoCo Warp, all worlds as one batched model (the GPU path; it also runs on Warp's CPU device,
+    slowly). ``auto``: ``mujoco`` on CPU, ``warp`` on CUDA. Images come from MuJoCo Warp's ray tracer on both."""
+    sim_threads: int | None = None
+    """Threads of the ``mujoco`` backend (``None``: every core this process may use; the CPU workers of a pool
+    split the cores between them)."""
 
     def __post_init__(self) -> None:
+        if self.action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode={self.action_mode!r} is unknown; expected one of {ACTION_MODES}")
+        if self.backend not in BACKEND_CHOICES:
+            raise ValueError(f"backend={self.backend!r} is unknown; expected one of {BACKEND_CHOICES}")
+        if self.sim_threads is not None and (isinstance(self.sim_threads, bool) or not isinstance(self.sim_threads, int)
+                                             or self.sim_threads < 1):
+            raise ValueError(f"sim_threads={self.sim_threads!r} must be an integer >= 1, or None for every core")
         if self.obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode={self.obs_mode!r} is unknown; expected one of {OBS_MODES}")
         for key in self.extra_obs:
@@ -259,11 +313,15 @@ class EnvConfig:
     def max_episode_steps(self) -> int:
         return int(round(self.episode_length_s / self.control_dt))
 
-    def obs_keys(self) -> tuple[str, ...]:
-        """The observation keys in order: the policy's own, then the extras."""
-        base = {"state": ("state",), "depth": ("depth", "proprio"), "stereo_rgb": ("left", "right", "proprio")}[
+    def policy_keys(self) -> tuple[str, ...]:
+        """The keys of the observation mode itself (what the environment's policy sees)."""
+        return {"state": ("state",), "depth": ("depth", "proprio"), "stereo_rgb": ("left", "right", "proprio")}[
             self.obs_mode
         ]
+
+    def obs_keys(self) -> tuple[str, ...]:
+        """The observation keys in order: the policy's own, then the extras."""
+        base = self.policy_keys()
         return base + tuple(k for k in self.extra_obs if k not in base)
 
     def cameras_needed(self) -> tuple[str, ...]:

@@ -10,19 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from dexgrasp_env.config import EnvConfig, make_env_config
-from dexgrasp_env.task import GraspTask, action_space, check_actions, is_flat, observation_space
+from dexgrasp_env.actions import action_space, check_actions
+from dexgrasp_env.randomization import Curriculum
+from dexgrasp_env.spaces import is_flat, observation_space
+from dexgrasp_env.task import GraspTask
 
 
 def to_numpy(tree):
-    """Tensors (or dicts of them) to numpy arrays on the host."""
+    """Tensors (or dicts of them) to numpy arrays on the host (a view, for a CPU tensor)."""
     if isinstance(tree, dict):
         return {k: to_numpy(v) for k, v in tree.items()}
     if isinstance(tree, torch.Tensor):
-        return tree.detach().cpu().numpy()
+        return tree.numpy() if tree.device.type == "cpu" and not tree.requires_grad else tree.detach().cpu().numpy()
     return tree
 
 
@@ -57,8 +59,11 @@ class DexGraspEnv(gym.Env):
         self.render_size = (render_width, render_height)
         self.metadata = dict(self.metadata, render_fps=int(round(1.0 / self.cfg.control_dt)))
         self.observation_space = observation_space(self.cfg)
-        self.action_space = action_space()
+        self.action_space = action_space(self.cfg)
         self._task = GraspTask(self.cfg, 1, device, autoreset_mode="disabled")
+        self._curriculum = Curriculum(self.cfg.randomization.curriculum)
+        self._task.difficulty = self._curriculum.difficulty
+        self._flat = is_flat(self.cfg)
         self._seeded = False
 
     @property
@@ -68,7 +73,7 @@ class DexGraspEnv(gym.Env):
 
     def _obs(self, obs: dict[str, torch.Tensor]):
         out = {k: v[0] for k, v in to_numpy(obs).items()}
-        return out["state"] if is_flat(self.cfg) else out
+        return out["state"] if self._flat else out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -80,18 +85,17 @@ class DexGraspEnv(gym.Env):
 
     def step(self, action):
         if self.cfg.check_actions:
-            check_actions(action, None)
-        act = torch.as_tensor(np.asarray(action, dtype=np.float32) if not isinstance(action, torch.Tensor) else action,
-                              device=self._task.device, dtype=torch.float32).reshape(1, -1)
+            check_actions(action, None, self._task.action_dim)
+        act = torch.as_tensor(action, dtype=torch.float32, device=self._task.device).reshape(1, -1)
         obs, reward, terminated, truncated, info = self._task.step(act)
-        flat = {}
-        for key, value in info.items():
-            if key == "episode_stats" or key.startswith("_"):
-                continue
-            flat[key] = value[0].item()
-        if bool(info["_episode_stats"][0]):
-            flat["episode_stats"] = {k: v[0].item() for k, v in info["episode_stats"].items()}
-        return self._obs(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), flat
+        # one-element tensors: .item() is one call each (no indexing)
+        flat = {key: value.item() for key, value in info.items() if key != "episode_stats" and key[0] != "_"}
+        if info["_episode_stats"].item():
+            flat["episode_stats"] = {k: v.item() for k, v in info["episode_stats"].items()}
+            # the curriculum widens the ranges here as in the vector env (from the next reset on)
+            self._task.difficulty = self._curriculum.update(1, int(flat["episode_stats"]["success"]))
+            flat["curriculum_difficulty"] = self._task.difficulty
+        return self._obs(obs), reward.item(), terminated.item(), truncated.item(), flat
 
     def render(self):
         if self.render_mode != "rgb_array":

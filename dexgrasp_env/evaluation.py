@@ -28,15 +28,17 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
             policy's cameras); ``None`` renders nothing.
 
     Returns:
-        ``success_rate``, ``mean_return``, ``mean_length``, ``episodes``, and with ``video`` also
-        ``video`` (the path) and ``frames`` (its frame count).
+        ``success_rate`` (the object within ``success_threshold`` of the goal at the episode's end),
+        ``lifted_rate`` (the object at least ``lift_height`` above its rest height at the end),
+        ``mean_return``, ``mean_length``, ``episodes``, and with ``video`` also ``video`` (the path)
+        and ``frames`` (its frame count).
     """
     env = gym.make_vec(env_id_of(config), num_envs=episodes, config=config, learner_device=str(device),
                        autoreset_mode="disabled", render_mode="rgb_array" if video else None,
                        render_width=320, render_height=240)
     obs, _ = env.reset(seed=seed)
     finished = torch.zeros(episodes, dtype=torch.bool, device=device)
-    success, returns, lengths = (torch.zeros(episodes, device=device) for _ in range(3))
+    success, lifted, returns, lengths = (torch.zeros(episodes, device=device) for _ in range(4))
     frames = []
     while not finished.all():
         obs = obs if isinstance(obs, dict) else {"state": obs}
@@ -49,11 +51,13 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
         done = info["_episode_stats"] & ~finished
         stats = info["episode_stats"]
         success = torch.where(done, stats["success"].float(), success)
+        lifted = torch.where(done, stats["lifted"].float(), lifted)
         returns = torch.where(done, stats["r"], returns)
         lengths = torch.where(done, stats["l"].float(), lengths)
         finished |= done
     env.close()
-    result = {"success_rate": success.mean().item(), "mean_return": returns.mean().item(),
+    result = {"success_rate": success.mean().item(), "lifted_rate": lifted.mean().item(),
+              "mean_return": returns.mean().item(),
               "mean_length": lengths.mean().item(), "episodes": episodes}
     if video:
         result.update(video=write_mp4(video, frames, fps=int(round(1.0 / config.control_dt))), frames=len(frames))

@@ -39,23 +39,29 @@ def hash_keys(*keys: torch.Tensor | int) -> torch.Tensor:
     return h
 
 
-def uniform(key: torch.Tensor, n: int) -> torch.Tensor:
+def fold(key: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
+    """A hashed key with one more counter below ``2**32`` mixed in (one mix, not :func:`hash_keys`' two)."""
+    return _mix((key ^ (counter & _MASK)) & _MASK)
+
+
+def uniform(key: torch.Tensor, n: int, offset: int = 0) -> torch.Tensor:
     """``n`` uniform floats in ``[0, 1)`` per row of hashed keys.
 
     Args:
         key: ``(M,)`` int64 keys from :func:`hash_keys`.
         n: values per row.
+        offset: first slot: draws of the same key at different offsets are independent.
 
     Returns:
         ``(M, n)`` float32.
     """
-    slots = torch.arange(n, device=key.device, dtype=torch.int64)
+    slots = torch.arange(offset, offset + n, device=key.device, dtype=torch.int64)
     h = _mix((key.unsqueeze(-1) ^ _mix(slots + 0x9E3779B9)) & _MASK)
     return (h >> 8).to(torch.float32) * (1.0 / (1 << 24))
 
 
-def normal(key: torch.Tensor, n: int) -> torch.Tensor:
-    """``n`` standard normal floats per row (Box-Muller on :func:`uniform`)."""
-    u = uniform(key, 2 * n)
+def normal(key: torch.Tensor, n: int, offset: int = 0) -> torch.Tensor:
+    """``n`` standard normal floats per row (Box-Muller on :func:`uniform`; uses slots ``offset .. offset + 2n``)."""
+    u = uniform(key, 2 * n, offset)
     u1, u2 = u[:, :n], u[:, n:]
     return torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2.0 * torch.pi * u2)

@@ -14,11 +14,11 @@ import torch
 
 from dexgrasp_env.robot import objects
 from dexgrasp_env.robot.ik import palm_ik
-from dexgrasp_env.robot.scene import ARM_HOME, HAND_HOME
+from dexgrasp_env.robot.scene import ARM_HOME, HAND_GRASP, HAND_HOME
 from dexgrasp_env.task import GraspTask
 
 HAND_OPEN = np.array(HAND_HOME)
-HAND_CLOSED = np.array((0.0, 1.3, 1.3, 1.0) * 3 + (1.4, 1.1, 1.2, 1.2))
+HAND_CLOSED = np.array(HAND_GRASP)
 #: (name, duration in seconds) of each phase.
 PHASES = (("approach", 1.0), ("descend", 1.0), ("close", 1.0), ("lift", 1.5), ("hold", 2.5))
 
@@ -58,7 +58,7 @@ class ScriptedGrasp:
     def plan(self) -> None:
         """Compute each environment's arm waypoints from where its object is now (call after reset)."""
         task = self.task
-        obj = task.sim.qpos[:, task.sim.object_qpos][:, :3].cpu().numpy().astype(float)
+        obj = task.sim.object_pos.cpu().numpy().astype(float)
         half = objects.rest_height(task.object_kind, task.object_size).cpu().numpy()
         start = task.targets[:, :7].cpu().numpy().astype(float)
         plans = []
@@ -99,10 +99,13 @@ def run_scripted_grasp(task: GraspTask, seed: int = 0, hold_height: float = 0.1)
         the whole hold phase; ``min_rise``: (N,) the lowest rise during the hold (m); ``kind``
         and ``size`` of each object.
     """
+    if task.cfg.action_mode != "joint":
+        raise ValueError(f"the scripted grasp drives joint targets: it needs action_mode='joint', got "
+                         f"{task.cfg.action_mode!r}")
     task.reset(seed=seed)
     script = ScriptedGrasp(task)
     script.plan()
-    z0 = task.sim.qpos[:, 25].clone()
+    z0 = task.sim.object_pos[:, 2].clone()
     hold_start = script.starts[-2]
     dt = task.cfg.control_dt
     steps = int(round(script.duration / dt))
@@ -111,7 +114,7 @@ def run_scripted_grasp(task: GraspTask, seed: int = 0, hold_height: float = 0.1)
         t = k * dt
         task.step(script.actions(t))
         if t >= hold_start:
-            min_rise = torch.minimum(min_rise, task.sim.qpos[:, 25] - z0)
+            min_rise = torch.minimum(min_rise, task.sim.object_pos[:, 2] - z0)
     rise = min_rise.cpu().numpy()
     return {"lifted": rise >= hold_height, "min_rise": rise, "kind": task.object_kind.cpu().numpy(),
             "size": task.object_size.cpu().numpy()}

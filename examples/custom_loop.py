@@ -26,9 +26,10 @@ def main() -> None:
     envs = gym.make_vec("DexGrasp-State-v0", num_envs=args.num_envs, sim_devices=args.sim_devices,
                         learner_device=args.learner_device, episode_length_s=1.0)
     torch.manual_seed(0)
-    policy = torch.nn.Sequential(torch.nn.Linear(116, 64), torch.nn.Tanh(), torch.nn.Linear(64, 23))
+    obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
+    policy = torch.nn.Sequential(torch.nn.Linear(obs_dim, 64), torch.nn.Tanh(), torch.nn.Linear(64, act_dim))
     policy = policy.to(args.learner_device)
-    obs, _ = envs.reset(seed=0)  # (num_envs, 116) on the learner device
+    obs, _ = envs.reset(seed=0)  # (num_envs, obs_dim) on the learner device
     episodes = []
     for _ in range(args.steps):
         with torch.no_grad():
@@ -37,8 +38,8 @@ def main() -> None:
         ended = info["_episode_stats"]  # a mask: no Python per environment
         if ended.any():
             stats = {k: v[ended].tolist() for k, v in info["episode_stats"].items()}
-            episodes += [dict(zip(("return", "length", "success"), row))
-                         for row in zip(stats["r"], stats["l"], stats["success"])]
+            episodes += [dict(zip(("return", "length", "success", "lifted"), row))
+                         for row in zip(stats["r"], stats["l"], stats["success"], stats["lifted"])]
     envs.close()
     with open(args.out, "w") as f:
         json.dump(episodes, f)

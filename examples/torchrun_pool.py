@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--sim-device", default="cpu", help="simulation device of every worker rank")
     parser.add_argument("--learner-device", default="cpu", help="device of rank 0's tensors")
     parser.add_argument("--size", type=int, default=32, help="image width and height")
+    parser.add_argument("--worker-timeout-s", type=float, default=30.0,
+                        help="a worker silent this long while a step is due fails the run (WorkerError)")
     args = parser.parse_args()
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -40,12 +42,12 @@ def main() -> None:
         return
     env = gym.make_vec(args.env_id, num_envs=args.num_envs, launch="torchrun",
                        sim_devices=[args.sim_device] * (world - 1), learner_device=args.learner_device,
-                       camera=CameraConfig(width=args.size, height=args.size))
+                       camera=CameraConfig(width=args.size, height=args.size), worker_timeout_s=args.worker_timeout_s)
     obs, _ = env.reset(seed=0)
     start = time.perf_counter()
     episodes = 0
     for _ in range(args.steps):
-        actions = torch.rand(args.num_envs, 23, device=args.learner_device) * 2 - 1
+        actions = torch.rand(args.num_envs, *env.single_action_space.shape, device=args.learner_device) * 2 - 1
         obs, reward, terminated, truncated, info = env.step(actions)
         episodes += int(info["_episode_stats"].sum())
     elapsed = time.perf_counter() - start

@@ -1,42 +1,66 @@
-"""Load a checkpoint of algos/ppo.py, run its policy, and write an MP4 of the episode.
+"""Run a policy and write an MP4 of its episodes: the shipped State teacher by default, or a checkpoint.
 
+    python examples/view_policy.py --out outputs/teacher.mp4               # the shipped teacher lifting objects
     python examples/view_policy.py runs/<run>/checkpoint.pt --out outputs/policy.mp4
 
-The checkpoint carries the exported policy (``torch.export``) and the task config it was trained
-on, so this needs neither the training script nor its classes. The frames show the person's view
-beside what the policy sees.
+A checkpoint of ``algos/ppo.py`` or ``algos/dagger.py`` carries its exported policy
+(``torch.export``) and the task it was trained on as plain data, so this needs neither the training
+script nor its classes, and loading it runs no code from the file. The frames show the person's view
+beside what the policy sees; with ``--episodes N`` the video plays N episodes, each on a new object.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import os
+import tempfile
 
+import imageio.v2 as imageio
+import numpy as np
 import torch
 
+import dexgrasp_env
+from dexgrasp_env import checkpoints
+from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.evaluation import run_episodes
+from dexgrasp_env.models import load_policy
+from dexgrasp_env.wrappers.video import write_mp4
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a checkpoint.pt written by algos/ppo.py")
+    parser.add_argument("checkpoint", nargs="?", default=None,
+                        help="a checkpoint.pt of algos/ppo.py or algos/dagger.py (default: the shipped state teacher)")
     parser.add_argument("--out", default="outputs/policy.mp4", help="the MP4 to write")
-    parser.add_argument("--seed", type=int, default=0, help="reset seed")
+    parser.add_argument("--seed", type=int, default=0, help="reset seed of the first episode")
+    parser.add_argument("--episodes", type=int, default=4, help="episodes in the video, one object shape each")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     args = parser.parse_args()
 
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    cfg = ckpt["env_config"]
-    policy = torch.export.load(io.BytesIO(ckpt["policy_export"])).module()
-    keys = ckpt["policy_keys"]
+    if args.checkpoint is None:
+        pretrained, cfg = dexgrasp_env.load_pretrained("state-teacher")
+        program, keys = pretrained.program, pretrained.keys
+    else:
+        ckpt = checkpoints.load(args.checkpoint)
+        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        program = load_policy(ckpt["policy_export"])
+        keys = tuple(ckpt.get("policy_keys") or ckpt["student_keys"])
 
     def act(obs: dict) -> torch.Tensor:
-        mean, std = policy({k: obs[k] for k in keys})
+        mean, std = program({k: obs[k] for k in keys})
         return torch.normal(mean, std) if args.stochastic else mean
 
-    result = run_episodes(act, cfg, episodes=1, seed=args.seed, video=args.out)
-    print(f"return {result['mean_return']:.2f}, success {bool(result['success_rate'])}, "
-          f"{result['frames']} frames -> {result['video']}")
+    frames, results = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for episode in range(args.episodes):  # a different shape every episode (shapes are drawn per reset)
+            path = os.path.join(tmp, f"{episode}.mp4")
+            results.append(run_episodes(act, cfg, episodes=1, seed=args.seed + episode, video=path))
+            frames += list(imageio.get_reader(path))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    write_mp4(args.out, frames, fps=int(round(1.0 / cfg.control_dt)))
+    success = np.mean([r["success_rate"] for r in results])
+    lifted = np.mean([r["lifted_rate"] for r in results])
+    print(f"{args.episodes} episodes: success {success:.2f}, lifted {lifted:.2f}, {len(frames)} frames -> {args.out}")
 
 
 if __name__ == "__main__":

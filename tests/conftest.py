@@ -1,4 +1,8 @@
-"""Shared fixtures: simulators are expensive to build, so tests share them where they can."""
+"""Shared fixtures: simulators are expensive to build, so tests share them where they can.
+
+Tests of the environment itself run on both physics backends (``backend`` fixture); the rest use
+the CPU default (C MuJoCo).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import torch
 from dexgrasp_env.config import CameraConfig, RandomizationConfig, make_env_config
 
 SMALL_CAMERA = CameraConfig(width=32, height=24)
+BACKENDS = ("mujoco", "warp")
 
 
 def small_config(obs_mode: str = "state", **overrides):
@@ -29,19 +34,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    """Each physics backend in turn."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def state_task():
-    """16 state environments, no randomization, one shape per world (shared; reset before use)."""
+def state_task(backend):
+    """16 state environments, joint actions, no randomization, one shape per world (shared; reset before use)."""
     from dexgrasp_env.task import GraspTask
 
-    cfg = small_config("state", randomization=RandomizationConfig.none(), object_assignment="cycle")
+    cfg = small_config("state", backend=backend, action_mode="joint", randomization=RandomizationConfig.none(),
+                       object_assignment="cycle")
     return GraspTask(cfg, 16, "cpu", autoreset_mode="disabled")
 
 
 @pytest.fixture(scope="session")
-def vision_task():
+def vision_task(backend):
     """4 environments rendering depth and the stereo pair, with the state as an extra key."""
     from dexgrasp_env.task import GraspTask
 
-    cfg = small_config("stereo_rgb", extra_obs=("depth", "state"), randomization=RandomizationConfig.none())
+    cfg = small_config("stereo_rgb", backend=backend, extra_obs=("depth", "state"),
+                       randomization=RandomizationConfig.none())
     return GraspTask(cfg, 4, "cpu", autoreset_mode="next_step")

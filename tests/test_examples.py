@@ -30,6 +30,7 @@ def test_custom_loop_on_two_workers(tmp_path):
     episodes = json.loads(out.read_text())
     # every environment ends at least one episode in 70 steps (time-out at 60, or earlier if the object falls)
     assert len(episodes) >= 4 and all(1 <= e["length"] <= 60 for e in episodes)
+    assert {"return", "length", "success", "lifted"} == set(episodes[0])
 
 
 def test_sb3_ppo(tmp_path):
@@ -46,8 +47,17 @@ def test_view_policy_from_a_ppo_checkpoint(tmp_path):
 
     ppo = load_script("ppo")
     ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", num_envs=2, total_timesteps=32, run_dir=str(tmp_path / "run"),
-                      env=EnvConfig(episode_length_s=0.3, camera=CameraConfig(width=32, height=32)), progress=False))
+                      env=EnvConfig(episode_length_s=0.3, camera=CameraConfig(width=32, height=32)), progress=False,
+                      eval_episodes=2))
     video = tmp_path / "policy.mp4"
-    out = run("examples/view_policy.py", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(video))
-    assert video.stat().st_size > 1000 and "18 frames" in out
+    out = run("examples/view_policy.py", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(video),
+              "--episodes", "2")
+    assert video.stat().st_size > 1000 and "36 frames" in out
+
+
+def test_view_policy_shows_the_shipped_teacher_lifting(tmp_path):
+    video = tmp_path / "teacher.mp4"
+    out = run("examples/view_policy.py", "--out", str(video), "--episodes", "2")
+    assert video.stat().st_size > 10_000
+    assert "2 episodes: success 1.00, lifted 1.00" in out
 

@@ -28,6 +28,8 @@ TABLE_CENTER = (0.40, 0.0, TABLE_TOP_Z - TABLE_HALF[2])
 ARM_HOME = (-0.775, 1.167, 0.649, -1.275, 0.827, 1.554, 0.944)
 #: Open hand: fingers nearly straight, thumb turned down to oppose them.
 HAND_HOME = (0.0, 0.1, 0.1, 0.1) * 3 + (1.2, 0.2, 0.0, 0.0)
+#: The closed power grasp of the scripted grasp (and of the first finger synergy at full action).
+HAND_GRASP = (0.0, 1.3, 1.3, 1.0) * 3 + (1.4, 1.1, 1.2, 1.2)
 #: A loose fist: the target of the finger-curl regularizer.
 HAND_CURLED = (0.0, 0.9, 0.9, 0.9) * 3 + (1.2, 0.6, 0.7, 0.7)
 
@@ -167,6 +169,8 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
         act.ctrllimited = act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
     # --- the object: one geom per kind, all but one hidden in every world -----------------
+    # priority 1: every contact with the object uses the object's own (randomised) friction
+    # coefficients; with equal priorities MuJoCo would take the larger of the two geoms' values
     obj = world.add_body(name="object", pos=[0.6, 0.0, 0.1], mass=0.1, inertia=[4e-5, 4e-5, 4e-5],
                          ipos=[0, 0, 0], explicitinertial=True)
     obj.add_freejoint(name="object")
@@ -177,7 +181,7 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
     for kind in KINDS:
         obj.add_geom(name=f"object_{kind}", type=geom_types[kind], size=[HIDDEN_SIZE] * 3, rgba=OBJECT_RGBA,
                      contype=OBJECT_BIT, conaffinity=TABLE_BIT | ROBOT_BIT, condim=4, density=0,
-                     friction=[1.0, 0.01, 0.0001])
+                     friction=[1.0, 0.01, 0.0001], priority=1)
 
     # --- the goal marker (person's view only) -------------------------------------------
     goal = world.add_body(name="goal", mocap=True, pos=[0.6, 0.0, 0.3])

@@ -4,14 +4,27 @@ The learner (this process) holds the policy and every buffer on ``learner_device
 and rendering run in one worker process per entry of ``sim_devices``, each on its own shard of
 the environments. Every step the learner sends each worker its slice of the actions and receives
 its results into preallocated tensors: one message each way per worker over torch.distributed
-(Gloo through host memory, NCCL between GPUs). With ``sim_devices=None`` the environments are
-simulated in this process on the learner device and nothing is copied.
+(Gloo through host memory, NCCL between GPUs; :mod:`dexgrasp_env.vector.protocol`). With
+``sim_devices=None`` the environments are simulated in this process on the learner device and
+nothing is copied.
+
+Call order is guarded as in Gymnasium's ``AsyncVectorEnv``: ``step_wait`` without ``step_async``
+raises ``NoAsyncCallError``; a second request to environments with one pending raises
+``AlreadyPendingCallError``.
+
+A restarted worker (``restart_failed_workers=True``) ends its environments' episodes the way any
+episode ends: its shard's next step returns the last observation the learner saw of those
+environments with ``truncated=True``, zero reward and ``info["worker_restarted"]`` (``same_step``:
+``final_obs`` is that last observation, ``obs`` the new first one); in ``next_step`` mode the step
+after resets them and returns their first observation. Requests the dead worker never answered are
+answered that way (steps) or sent again to the new worker (resets, renders).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import multiprocessing as mp
 import signal
 import threading
@@ -23,27 +36,55 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.distributed as dist
+from gymnasium.error import AlreadyPendingCallError, NoAsyncCallError
 from gymnasium.vector import AutoresetMode
+from gymnasium.vector.async_vector_env import AsyncState
 from gymnasium.vector.utils import batch_space
 
+from dexgrasp_env.actions import action_space, check_actions
 from dexgrasp_env.config import AUTORESET_MODES, EnvConfig, PoolConfig, make_env_config
 from dexgrasp_env.devices import resolve_device
 from dexgrasp_env.errors import WorkerError
-from dexgrasp_env.task import GraspTask, action_space, check_actions, is_flat, observation_space
-from dexgrasp_env.vector.layout import Layout, header, read_error, result_fields, step_results, unflatten
-from dexgrasp_env.vector.worker import (
-    CMD_CLOSE, CMD_READY, CMD_RENDER, CMD_RESET, CMD_STEP, IDLE_TIMEOUT, CommandLayout, ShardSpec, WorkerSpec, float_bits,
-    pair_group, spawn_main, torchrun_groups,
+from dexgrasp_env.randomization import Curriculum
+from dexgrasp_env.sim.base import available_cores, resolve_backend
+from dexgrasp_env.spaces import is_flat, observation_space
+from dexgrasp_env.task import GraspTask
+from dexgrasp_env.vector.protocol import (
+    Command, Request, RequestBuffer, compute_seconds, read_error, render_frames, render_reply,
 )
+from dexgrasp_env.vector.schema import (
+    Layout, check_keys, reset_fields, reset_results, step_fields, step_results, unflatten,
+)
+from dexgrasp_env.vector.worker import IDLE_TIMEOUT, ShardSpec, WorkerSpec, pair_group, spawn_main, torchrun_groups
 
 _GYM_MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
               "disabled": AutoresetMode.DISABLED}
+_INT64 = (-(2**63), 2**63)
 
 
 def split_envs(num_envs: int, parts: int) -> list[int]:
     """Sizes of ``parts`` blocks of ``num_envs`` environments, as even as possible."""
     base, extra = divmod(num_envs, parts)
     return [base + (i < extra) for i in range(parts)]
+
+
+def check_seed(seed) -> int:
+    """A reset seed: one integer that fits int64 (environment ``i`` then uses ``(seed, i)``)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed={seed!r} must be one integer (environment i then uses (seed, i))")
+    if not _INT64[0] <= int(seed) < _INT64[1]:
+        raise ValueError(f"seed={seed!r} is out of range; expected an integer in [-2**63, 2**63)")
+    return int(seed)
+
+
+def restart_seed(seed: int | None, worker: int, generation: int) -> int:
+    """The seed of a restarted worker's environments: a hash of ``(seed, worker, generation)`` below 2**62.
+
+    A hash, not arithmetic on the seed: any seed (an unseeded pool draws one up to 2**62) gives a
+    valid seed without overflow, and every restart gets new random streams.
+    """
+    digest = hashlib.blake2b(f"{seed}:{worker}:{generation}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -56,22 +97,28 @@ class _LocalShard:
         self.offset, self.num_envs = spec.offset, spec.num_envs
         self.task = GraspTask(cfg, spec.num_envs, device, env_offset=spec.offset, autoreset_mode=autoreset_mode)
         self.device = self.task.device
+        self.fields = step_fields(cfg, autoreset_mode)
         self._result: dict | None = None
+        self.pending = False
         self.compute_s = 0.0
 
-    def send(self, command: int, difficulty: float, actions=None, seed=None, mask=None, size=None) -> None:
+    def send(self, request: Request, actions=None, mask=None, episodes=None) -> None:
         start = time.perf_counter()
-        self.task.difficulty = difficulty
-        if command == CMD_STEP:
-            self._result = step_results(*self.task.step(actions))
-        elif command == CMD_RESET:
-            self._result = step_results(self.task.reset(seed=seed, mask=mask), None, None, None, {})
-        else:  # CMD_RENDER
-            self._result = {"frames": self.task.sim.render_viewer(*size)}
+        task = self.task
+        task.difficulty = request.difficulty
+        if request.command == Command.STEP:
+            self._result = step_results(*task.step(actions))
+            check_keys(self._result, self.fields)
+        elif request.command == Command.RESET:
+            self._result = reset_results(task.reset(seed=request.seed, mask=mask, ended=request.ended,
+                                                    episodes=episodes))
+        else:  # RENDER
+            self._result = {"frames": task.sim.render_viewer(*request.render_size)}
         self.compute_s = time.perf_counter() - start
 
     def wait(self) -> dict:
-        return self._result
+        out, self._result = self._result, None
+        return out
 
     def memory_bytes(self) -> int:
         return self.task.sim.memory_bytes()
@@ -83,17 +130,23 @@ class _RemoteShard:
     def __init__(self, worker: _Worker, index: int, spec: ShardSpec) -> None:
         self.worker, self.index = worker, index
         self.offset, self.num_envs = spec.offset, spec.num_envs
-        self.pending: dict | None = None  # results to deliver instead of stepping (after a restart)
+        self.restarted: dict | None = None  # the first observation after a restart, until a step reports it
+        self.last_obs: dict | None = None  # what the learner last received of this shard (kept for restarts)
+        self.short = False  # the next wait answers a step with the restart, without asking the worker
+        self.pending = False
         self.compute_s = 0.0
 
-    def send(self, command: int, difficulty: float, actions=None, seed=None, mask=None, size=None) -> None:
-        if self.pending is not None and command == CMD_STEP:
+    def send(self, request: Request, actions=None, mask=None, episodes=None) -> None:
+        if request.command == Command.STEP and self.restarted is not None:
+            self.short = True
             return
-        self.worker.send(self.index, command, difficulty, actions, seed, mask, size)
+        self.worker.send(self.index, request, actions, mask, episodes)
 
     def wait(self) -> dict:
-        if self.pending is not None:
-            out, self.pending = self.pending, None
+        if self.short:
+            self.short = False
+            out = self.worker.pool._restart_step(self)
+            self.restarted = None
             return out
         return self.worker.wait(self.index)
 
@@ -109,20 +162,20 @@ class _Worker:
         self.group = group
         self.timed_out = False
         self.closed = False
-        layouts = [Layout(result_fields(spec.cfg, spec.autoreset_mode), s.num_envs) for s in spec.shards]
         comm = spec.comm_device
         pin = comm.type == "cpu" and pool.device.type == "cuda"
-        self.layouts = layouts
-        self.replies = [lay.empty(comm, pin=pin) for lay in layouts]
-        self.reply_views = [lay.views(buf) for lay, buf in zip(layouts, self.replies)]
-        self.cmd_layout = CommandLayout(max(s.num_envs for s in spec.shards))
-        self.commands = [self.cmd_layout.empty(comm) for _ in spec.shards]
+        self.step_fields, self.reset_paths = pool.step_fields, {p for p, _, _ in reset_fields(spec.cfg)}
+        self.layouts = [Layout(self.step_fields, s.num_envs) for s in spec.shards]
+        self.replies = [lay.empty(comm, pin=pin) for lay in self.layouts]
+        self.reply_views = [lay.views(buf) for lay, buf in zip(self.layouts, self.replies)]
+        self.requests = [RequestBuffer(spec.max_envs, pool.single_action_space.shape[0], comm) for _ in spec.shards]
         self.sends: list = [None] * len(spec.shards)
-        self.queue: deque[tuple[int, int]] = deque()  # (shard, command) sent and not yet answered
+        self.queue: deque[tuple[int, Request]] = deque()  # sent and not yet received, in order
+        self.ready: dict[int, Request] = {}  # received and not yet taken, by shard
         self.render_bufs: dict = {}
         self.shards = [_RemoteShard(self, i, s) for i, s in enumerate(spec.shards)]
         if group is not None:  # a torchrun rank, already running
-            self.queue.append((0, CMD_READY))
+            self.queue.append((0, Request(Command.READY)))
 
     # -- process management --------------------------------------------------------------
     def _prefix(self) -> str:
@@ -157,11 +210,12 @@ class _Worker:
                     f"`if __name__ == '__main__':` (workers start with the 'spawn' method and import your script)."))
             time.sleep(0.05)
         self.group = pair_group(self.pool._store, self._prefix(), 0, self.spec.backend, self.device, IDLE_TIMEOUT)
-        self.queue.append((0, CMD_READY))
+        self.queue.append((0, Request(Command.READY)))
 
     def wait_ready(self) -> None:
         """Wait (unwatched: kernels may compile for minutes) until the worker built its simulators."""
-        self._receive(*self.queue.popleft(), watch=False)
+        shard, request = self.queue.popleft()
+        self._receive(shard, request, watch=False)
 
     def start(self) -> None:
         self.spawn()
@@ -183,81 +237,91 @@ class _Worker:
             return
         if self.process is None:  # torchrun rank: ask it to stop
             try:
-                self._send_command(0, CMD_CLOSE, 0.0)
+                self._send(0, Request(Command.CLOSE))
                 self.sends[0].wait()
             except RuntimeError:
                 pass
             return
         if self.process.is_alive():
             try:
-                self._send_command(0, CMD_CLOSE, 0.0)
+                self._send(0, Request(Command.CLOSE))
             except RuntimeError:
                 pass
             self.process.join(5)
         self.kill()
 
     # -- requests ------------------------------------------------------------------------
-    def _send_command(self, shard: int, command: int, difficulty: float, actions=None, seed=None, mask=None,
-                      size=(0, 0)) -> None:
+    def _send(self, shard: int, request: Request | None, actions=None, mask=None, episodes=None) -> None:
+        """Send shard's request buffer, packed with ``request`` first unless ``None`` (a re-send)."""
         if self.sends[shard] is not None:
             self.sends[shard].wait()
-        buf = self.commands[shard]
-        hdr, act, msk = self.cmd_layout.views(buf)
-        n = self.spec.shards[shard].num_envs
-        hdr.copy_(torch.tensor([command, shard, seed is not None, 0 if seed is None else seed, mask is not None,
-                                float_bits(difficulty), size[0], size[1]], dtype=torch.int64))
-        if actions is not None:
-            act[:n].copy_(actions)
-        if mask is not None:
-            msk[:n].copy_(mask)
-        self.sends[shard] = self.group.send([buf], 1, 0)
+        if request is not None:
+            self.requests[shard].pack(request, actions, mask, episodes)
+        self.sends[shard] = self.group.send([self.requests[shard].buf], 1, 0)
 
-    def send(self, shard, command, difficulty, actions=None, seed=None, mask=None, size=None) -> None:
+    def send(self, shard: int, request: Request, actions=None, mask=None, episodes=None) -> None:
         try:
-            self._send_command(shard, command, difficulty, actions, seed, mask, size or (0, 0))
+            self._send(shard, request, actions, mask, episodes)
         except RuntimeError as exc:
             raise self.failure(exc) from None
-        if command != CMD_CLOSE:
-            self.queue.append((shard, command))
+        self.queue.append((shard, request))
 
-    def _receive(self, shard: int, command: int, watch: bool = True) -> None:
-        if command == CMD_RENDER:
-            key = shard
-            n = self.spec.shards[shard].num_envs
-            w, h = self.pool._render_size
-            buf = self.render_bufs.get((key, w, h))
-            if buf is None:
-                buf = self.render_bufs[(key, w, h)] = torch.zeros(64 + n * w * h * 3, dtype=torch.uint8,
-                                                                  device=self.spec.comm_device)
-        else:
-            buf = self.replies[shard]
-        if watch:
+    def resend(self, shard: int, request: Request) -> None:
+        """Send a request again (to a restarted worker), exactly as it was packed."""
+        self._send(shard, None)
+        self.queue.append((shard, request))
+
+    def _reply_buffer(self, shard: int, request: Request) -> torch.Tensor:
+        if request.command != Command.RENDER:
+            return self.replies[shard]
+        w, h = request.render_size
+        key = (shard, w, h)
+        if key not in self.render_bufs:
+            self.render_bufs[key] = render_reply(self.spec.shards[shard].num_envs, w, h, self.spec.comm_device)
+        return self.render_bufs[key]
+
+    def _receive(self, shard: int, request: Request, watch: bool = True) -> None:
+        buf = self._reply_buffer(shard, request)
+        timeout = self.pool.pool_cfg.worker_timeout_s if watch else None
+        nccl = self.spec.backend == "nccl"
+        if watch and nccl:
             self.pool._watch(self)
         try:
-            self.group.recv([buf], 1, 0).wait()
+            work = self.group.recv([buf], 1, 0)
+            # Gloo waits with a deadline (spawned workers and torchrun ranks alike); NCCL through the
+            # watchdog, which kills a silent spawned worker
+            work.wait(datetime.timedelta(seconds=timeout)) if timeout is not None and not nccl else work.wait()
         except RuntimeError as exc:
+            if "Timed out" in str(exc):
+                self.timed_out = True
+                self.kill()
             raise self.failure(exc) from None
         finally:
-            self.pool._unwatch(self)
+            if watch and nccl:
+                self.pool._unwatch(self)
         text = read_error(buf)
         if text is not None:
             self.kill()
             raise WorkerError(self.index, self.device, text)
-        self.shards[shard].compute_s = int(header(buf)[1]) * 1e-9
+        self.shards[shard].compute_s = compute_seconds(buf)
 
     def wait(self, shard: int) -> dict:
-        """Receive replies in the order requested until ``shard``'s reply is in."""
-        while True:
+        """The reply to ``shard``'s request, receiving earlier replies (of the other shard) on the way."""
+        while shard not in self.ready:
             if not self.queue:
                 raise RuntimeError(f"no request outstanding for shard {shard} of worker {self.index}")
-            s, command = self.queue.popleft()
-            self._receive(s, command)
-            if s == shard:
-                break
-        if command == CMD_RENDER:
-            n = self.spec.shards[shard].num_envs
-            w, h = self.pool._render_size
-            return {"frames": self.render_bufs[(shard, w, h)][64:].view(n, h, w, 3)}
+            s, request = self.queue[0]
+            self._receive(s, request)  # on failure the request stays queued: a restart settles it
+            self.queue.popleft()
+            self.ready[s] = request
+        request = self.ready.pop(shard)
+        n = self.spec.shards[shard].num_envs
+        if request.command == Command.RENDER:
+            return {"frames": render_frames(self._reply_buffer(shard, request), n, *request.render_size)}
+        if request.command == Command.RESET:
+            if not request.masked:  # a full reset supersedes a restart's pending report
+                self.shards[shard].restarted = None
+            return {k: v for k, v in self.reply_views[shard].items() if k in self.reset_paths}
         return self.reply_views[shard]
 
     def failure(self, exc: Exception) -> WorkerError:
@@ -275,6 +339,29 @@ class _Worker:
             how = "the connection to the worker broke"
         return WorkerError(self.index, self.device, f"{how}\n(transport: {exc})")
 
+    def restart(self, seed: int, difficulty: float) -> None:
+        """Replace the dead process, reset its environments and settle the requests it never answered."""
+        unanswered = list(self.queue)
+        self.kill()
+        self.generation += 1
+        self.start()
+        for shard in self.shards:
+            # a scratch reply, so that replies the dead worker delivered and nobody took yet stay readable
+            scratch = self.layouts[shard.index].empty(self.spec.comm_device)
+            self.requests[shard.index].pack(Request(Command.RESET, shard.index, difficulty, seed, ended=True))
+            self.group.send([self.requests[shard.index].buf], 1, 0).wait()
+            self.group.recv([scratch], 1, 0).wait()
+            text = read_error(scratch)
+            if text is not None:
+                raise WorkerError(self.index, self.device, text)
+            views = self.layouts[shard.index].views(scratch, self.reset_paths)
+            shard.restarted = {k[len("obs."):]: v.clone() for k, v in views.items()}
+        for s, request in unanswered:
+            if request.command == Command.STEP:
+                self.shards[s].short = True
+            else:
+                self.resend(s, request)
+
 
 # ------------------------------------------------------------------------------------------------
 # The vector environment
@@ -290,10 +377,11 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         render_width, render_height: Size of the rendered frames.
 
     Observations, rewards and flags are torch tensors on ``pool.learner_device`` (numpy arrays
-    with ``pool.numpy_obs``). ``info`` holds per-env ``success``, ``diverged`` and
-    ``reward/<term>``; ``episode_stats`` (``r``, ``l``, ``success``) with mask ``_episode_stats``
-    for episodes that just ended; in ``same_step`` mode ``final_obs`` and ``final_info``
-    (masks ``_final_obs``, ``_final_info``); ``worker_restarted`` when a worker was restarted.
+    with ``pool.numpy_obs``). ``info`` holds per-env ``success``, ``lifted``, ``diverged`` and
+    ``reward/<term>``; ``episode_stats`` (``r``, ``l``, ``success``, ``lifted``) with mask
+    ``_episode_stats`` for episodes that just ended; in ``same_step`` mode ``final_obs`` and
+    ``final_info`` (masks ``_final_obs``, ``_final_info``); ``worker_restarted`` when a worker was
+    restarted (see the module docstring).
 
     Raises:
         WorkerError: A worker raised, died or stopped answering (unless it may be restarted).
@@ -308,7 +396,7 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         self._workers: list[_Worker] = []
         self._store = None
         self._halves = None
-        if int(num_envs) != num_envs or num_envs < 1:
+        if isinstance(num_envs, bool) or int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} must be a positive integer")
         if pool.autoreset_mode not in AUTORESET_MODES:
             raise ValueError(f"autoreset_mode={pool.autoreset_mode!r} is unknown; expected one of {AUTORESET_MODES}")
@@ -321,17 +409,16 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         self.metadata = {"autoreset_mode": _GYM_MODES[pool.autoreset_mode], "render_modes": ["rgb_array"],
                          "render_fps": int(round(1.0 / self.cfg.control_dt))}
         self.single_observation_space = observation_space(self.cfg)
-        self.single_action_space = action_space()
+        self.single_action_space = action_space(self.cfg)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.step_fields = step_fields(self.cfg, pool.autoreset_mode)
         self.seed_value: int | None = None
-        self.difficulty = (self.cfg.randomization.curriculum.initial_difficulty
-                           if self.cfg.randomization.curriculum.enabled else 1.0)
-        self._curriculum_episodes = 0
-        self._curriculum_successes = 0
+        self.curriculum = Curriculum(self.cfg.randomization.curriculum)
         self.last_timing: dict[str, Any] = {}
         self._deadlines: dict[int, float] = {}
         self._watch_lock = threading.Lock()
+        self._stop_watchdog = False
         self._shards = self._build_shards()
         self._view = _View(self, self._shards)
         self.closed = False
@@ -358,9 +445,15 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         if not devices:
             raise ValueError("sim_devices is empty; give one device per worker, or None to simulate in-process")
         if world is not None and len(devices) != world - 1:
-            raise ValueError(f"sim_devices has {len(devices)} entries but the torchrun job has {world - 1} worker ranks")
+            raise ValueError(f"sim_devices has {len(devices)} entries but the torchrun job has {world - 1} "
+                             f"worker ranks")
         resolved = [resolve_device(d) for d in devices]
-        backend = self._backend(resolved)
+        for dev in resolved:  # a clear error here, not a traceback from a worker
+            resolve_backend(cfg.backend, dev)
+        backend = self._transport(resolved)
+        cpu_workers = sum(d.type == "cpu" for d in resolved)
+        if cfg.sim_threads is None and cpu_workers > 1:  # the CPU workers of this machine share its cores
+            cfg = dataclasses.replace(cfg, sim_threads=max(1, available_cores() // cpu_workers))
         if self.num_envs < len(devices) * halves:
             raise ValueError(f"num_envs={self.num_envs} is smaller than the number of workers ({len(devices)})"
                              + (" times two pipeline halves" if halves == 2 else ""))
@@ -379,8 +472,10 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
             else:
                 self._store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
                                             timeout=datetime.timedelta(seconds=120))
-                self._watchdog = threading.Thread(target=self._watchdog_loop, daemon=True, name="dexgrasp-watchdog")
-                self._watchdog.start()
+                if backend == "nccl":
+                    self._watchdog = threading.Thread(target=self._watchdog_loop, daemon=True,
+                                                      name="dexgrasp-watchdog")
+                    self._watchdog.start()
                 self._workers = [_Worker(self, spec) for spec in specs]
                 for worker in self._workers:
                     worker.spawn()
@@ -394,21 +489,21 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         # shards in environment order: worker 0 half 0, worker 0 half 1, worker 1 half 0, ...
         return [shard for w in self._workers for shard in w.shards]
 
-    def _backend(self, devices: list[torch.device]) -> str:
+    def _transport(self, devices: list[torch.device]) -> str:
         everything = devices + [self.device]
         all_cuda = all(d.type == "cuda" for d in everything)
         requested = self.pool_cfg.transport
+        if requested not in ("auto", "gloo", "nccl"):
+            raise ValueError(f"transport={requested!r} is unknown; expected 'auto', 'gloo' or 'nccl'")
         if requested == "nccl" and not all_cuda:
             raise ValueError(
                 f"transport='nccl' needs the learner and every worker on CUDA, got learner {self.device} and "
                 f"sim_devices {[str(d) for d in devices]}; use transport='gloo' (through host memory)")
-        if requested not in ("auto", "gloo", "nccl"):
-            raise ValueError(f"transport={requested!r} is unknown; expected 'auto', 'gloo' or 'nccl'")
         if requested == "auto":
             return "nccl" if all_cuda else "gloo"
         return requested
 
-    # -- watchdog: a silent worker is killed, which turns a hang into a broken connection ----
+    # -- watchdog (NCCL): a silent worker is killed, which turns a hang into a broken connection ----
     def _watch(self, worker: _Worker) -> None:
         with self._watch_lock:
             self._deadlines[worker.index] = time.monotonic() + self.pool_cfg.worker_timeout_s
@@ -418,7 +513,7 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
             self._deadlines.pop(worker.index, None)
 
     def _watchdog_loop(self) -> None:
-        while not getattr(self, "_stop_watchdog", False):
+        while not self._stop_watchdog:
             time.sleep(0.25)
             now = time.monotonic()
             with self._watch_lock:
@@ -429,23 +524,28 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
                 worker.kill()
 
     # -- failures ------------------------------------------------------------------------------
-    def _handle_failure(self, worker: _Worker, error: WorkerError, shard) -> dict:
-        """Restart ``worker`` and return ``shard``'s results, or shut down and raise."""
+    def _handle_failure(self, worker: _Worker, error: WorkerError) -> None:
+        """Restart ``worker`` (see the module docstring), or shut everything down and raise."""
         if not self.pool_cfg.restart_failed_workers or worker.process is None:
             self._shutdown()
             raise error
-        worker.kill()
-        worker.generation += 1
-        worker.start()
-        seed = (self.seed_value or 0) * 1_000_003 + worker.generation
-        for s in worker.shards:
-            s.pending = None
-            worker.send(s.index, CMD_RESET, self.difficulty, seed=seed)
-            results = {k: v.clone() for k, v in worker.wait(s.index).items()}
-            results["truncated"].fill_(True)
-            results["worker_restarted"] = torch.ones(s.num_envs, dtype=torch.bool, device=results["reward"].device)
-            s.pending = results
-        return shard.wait()
+        worker.restart(restart_seed(self.seed_value, worker.index, worker.generation + 1), self.difficulty)
+
+    def _restart_step(self, shard: _RemoteShard) -> dict[str, torch.Tensor]:
+        """The step result that reports a restarted shard's episodes as ended (module docstring)."""
+        n, dev = shard.num_envs, shard.restarted[next(iter(shard.restarted))].device
+        out = {path: torch.zeros(n, *shape, dtype=dtype, device=dev) for path, shape, dtype in self.step_fields}
+        last = shard.last_obs if shard.last_obs is not None else shard.restarted
+        same_step = self.pool_cfg.autoreset_mode == "same_step"
+        for key, value in (shard.restarted if same_step else last).items():
+            out[f"obs.{key}"].copy_(value)
+        if same_step:
+            for key, value in last.items():
+                out[f"info.final_obs.{key}"].copy_(value)
+            out["info._final_obs"].fill_(True)
+        out["truncated"].fill_(True)
+        out["worker_restarted"] = torch.ones(n, dtype=torch.bool, device=dev)
+        return out
 
     # -- Gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -454,7 +554,9 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         Args:
             seed: One integer: environment ``i`` then depends only on ``(seed, i)``, however many
                 workers there are.
-            options: ``{"reset_mask": (num_envs,) bool}`` resets only those environments.
+            options: ``{"reset_mask": (num_envs,) bool}`` resets only those environments;
+                ``{"episodes": (num_envs,) int}`` the episodes each environment has run, so that its
+                random stream continues from there (resuming a run) rather than from the seed's start.
         """
         self._check_open()
         return self._view.reset(seed=seed, options=options)
@@ -471,6 +573,7 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
 
     def step_wait(self):
         """Wait for the results of :meth:`step_async`."""
+        self._check_open()
         return self._view.step_wait()
 
     def halves(self) -> tuple[_View, _View]:
@@ -498,8 +601,7 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         if self.render_mode != "rgb_array":
             return None
         self._check_open()
-        frames = self._view.render()
-        return tuple(frames)
+        return tuple(self._view.render())
 
     def close_extras(self, **kwargs) -> None:
         self._shutdown()
@@ -516,17 +618,18 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
             raise RuntimeError("this vector environment is closed")
 
     # -- curriculum ------------------------------------------------------------------------------
+    @property
+    def difficulty(self) -> float:
+        """The curriculum's difficulty in [0, 1] (sent to the shards with every request)."""
+        return self.curriculum.difficulty
+
+    @difficulty.setter
+    def difficulty(self, value: float) -> None:
+        self.curriculum.difficulty = float(value)
+
     def _update_curriculum(self, done: torch.Tensor, success: torch.Tensor) -> None:
-        cur = self.cfg.randomization.curriculum
-        if not cur.enabled:
-            return
-        self._curriculum_episodes += int(done.sum())
-        self._curriculum_successes += int((done & success).sum())
-        if self._curriculum_episodes >= cur.min_episodes:
-            rate = self._curriculum_successes / self._curriculum_episodes
-            if rate > cur.threshold:
-                self.difficulty = min(1.0, self.difficulty + cur.step)
-            self._curriculum_episodes = self._curriculum_successes = 0
+        if self.curriculum.cfg.enabled:
+            self.curriculum.update(int(done.sum()), int((done & success).sum()))
 
     def worker_pids(self) -> list[int | None]:
         """Process id of each simulator worker (``None`` for torchrun ranks, which may be remote)."""
@@ -553,55 +656,75 @@ class _View(gym.vector.VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.starts = np.cumsum([0] + [s.num_envs for s in shards]).tolist()
         self.passthrough = len(shards) == 1 and isinstance(shards[0], _LocalShard) and shards[0].device == self.device
-        self.fields = result_fields(self.cfg, owner.pool_cfg.autoreset_mode)
+        self.obs_keys = [path[len("obs."):] for path, _, _ in owner.step_fields if path.startswith("obs.")]
         self.all_true = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         self.closed = False
+        self._state = AsyncState.DEFAULT
         self._copy_events: list = [None] * len(shards)
 
+    # -- call order ----------------------------------------------------------------------------
+    def _claim(self, what: str) -> None:
+        """Refuse a request while this view, or any of its environments through another view, waits."""
+        busy = self._state != AsyncState.DEFAULT or any(s.pending for s in self.shards)
+        if busy:
+            state = self._state.value if self._state != AsyncState.DEFAULT else AsyncState.WAITING_STEP.value
+            raise AlreadyPendingCallError(
+                f"Calling `{what}` while waiting for a pending call to `{state}` to complete.", state)
+
     # -- exchange with the shards --------------------------------------------------------------
-    def _send(self, command: int, actions=None, seed=None, mask=None) -> None:
+    def _send(self, request: Request, actions=None, mask=None, episodes=None) -> None:
         owner = self.owner
         for i, shard in enumerate(self.shards):
             a, b = self.starts[i], self.starts[i + 1]
             if self._copy_events[i] is not None:  # the reply buffer is about to be overwritten
                 self._copy_events[i].synchronize()
+            part = dataclasses.replace(request, shard=getattr(shard, "index", 0))
+            args = tuple(None if x is None else x[a:b] for x in (actions, mask, episodes))
             try:
-                shard.send(command, owner.difficulty, None if actions is None else actions[a:b], seed,
-                           None if mask is None else mask[a:b], owner._render_size)
+                shard.send(part, *args)
             except WorkerError as err:
-                shard.pending = owner._handle_failure(shard.worker, err, shard)
+                owner._handle_failure(shard.worker, err)
+                shard.send(part, *args)  # to the restarted worker (a step is answered by the restart)
+            shard.pending = True
 
-    def _gather(self, keys=None) -> dict[str, torch.Tensor]:
+    def _wait(self, shard) -> dict:
+        try:
+            return shard.wait()
+        except WorkerError as err:
+            self.owner._handle_failure(shard.worker, err)
+            return shard.wait()  # the restart's answer, or the re-sent request's
+        finally:
+            shard.pending = False
+
+    def _gather(self, paths) -> dict[str, torch.Tensor]:
         owner = self.owner
         start = time.perf_counter()
-        results = []
-        for shard in self.shards:
-            try:
-                results.append(shard.wait())
-            except WorkerError as err:
-                results.append(owner._handle_failure(shard.worker, err, shard))
+        results = [self._wait(shard) for shard in self.shards]
         compute = [s.compute_s for s in self.shards]
         if self.passthrough:
             out = dict(results[0])
-            out.setdefault("worker_restarted", torch.zeros_like(self.all_true))
         else:  # fresh tensors every step: nothing returned earlier is overwritten
             out = {path: torch.empty(self.num_envs, *shape, dtype=dtype, device=self.device)
-                   for path, shape, dtype in self.fields
-                   if keys is None or path.split(".")[0] in keys}
-            out["worker_restarted"] = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+                   for path, shape, dtype in owner.step_fields if path in paths}
+            fields = list(out)
             for i, res in enumerate(results):
                 a, b = self.starts[i], self.starts[i + 1]
-                for path, value in res.items():
-                    if path in out:
-                        out[path][a:b].copy_(value, non_blocking=True)
+                for path in fields:
+                    out[path][a:b].copy_(res[path], non_blocking=True)
+                if "worker_restarted" in res:
+                    out.setdefault("worker_restarted", torch.zeros_like(self.all_true))[a:b] = True
                 if self.device.type == "cuda" and not isinstance(self.shards[i], _LocalShard):
                     self._copy_events[i] = torch.cuda.Event()
                     self._copy_events[i].record()
+            if owner.pool_cfg.restart_failed_workers:  # what a restart reports as the last observation
+                for i, shard in enumerate(self.shards):
+                    a, b = self.starts[i], self.starts[i + 1]
+                    shard.last_obs = {k: out[f"obs.{k}"][a:b].clone() for k in self.obs_keys}
         owner.last_timing = {"gather_s": time.perf_counter() - start, "compute_s": compute}
         return out
 
     def _format_obs(self, flat: dict[str, torch.Tensor], prefix: str = "obs."):
-        obs = {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
+        obs = {k: flat[f"{prefix}{k}"] for k in self.obs_keys}
         return obs["state"] if is_flat(self.cfg) else obs
 
     def _to_output(self, tree):
@@ -614,11 +737,13 @@ class _View(gym.vector.VectorEnv):
     # -- Gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         owner = self.owner
-        mask = None
+        self._claim("reset")
+        mask = episodes = None
+        unknown = set(options or {}) - {"reset_mask", "episodes"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; expected 'reset_mask' and/or 'episodes'")
         if seed is not None:
-            if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-                raise ValueError(f"seed={seed!r} must be one integer (environment i then uses (seed, i))")
-            owner.seed_value = int(seed)
+            owner.seed_value = check_seed(seed)
         elif owner.seed_value is None:
             seed = owner.seed_value = int(np.random.SeedSequence().entropy % (2**62))
         if options and "reset_mask" in options:
@@ -628,21 +753,36 @@ class _View(gym.vector.VectorEnv):
                 raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},), "
                                  f"got dtype {mask.dtype} and shape {tuple(mask.shape)}")
             mask = mask.to(self.device)
-        self._send(CMD_RESET, seed=seed, mask=mask)
-        out = self._gather(keys=("obs",))
+        if options and "episodes" in options:
+            episodes = torch.as_tensor(np.asarray(options["episodes"]) if not isinstance(
+                options["episodes"], torch.Tensor) else options["episodes"])
+            if episodes.dtype.is_floating_point or episodes.dtype == torch.bool or tuple(episodes.shape) != (
+                    self.num_envs,) or (episodes < 0).any():
+                raise ValueError(f"episodes must be non-negative integers of shape ({self.num_envs},), got dtype "
+                                 f"{episodes.dtype} and shape {tuple(episodes.shape)}")
+            episodes = episodes.to(self.device, torch.int64)
+        self._send(Request(Command.RESET, difficulty=owner.difficulty, seed=seed, masked=mask is not None,
+                           episodes=episodes is not None), mask=mask, episodes=episodes)
+        out = self._gather({f"obs.{k}" for k in self.obs_keys})
         return self._to_output(self._format_obs(out)), {}
 
     def step_async(self, actions) -> None:
+        self._claim("step_async")
         if not isinstance(actions, torch.Tensor):
             if self.owner.cfg.check_actions:
-                check_actions(actions, self.num_envs)
+                check_actions(actions, self.num_envs, self.single_action_space.shape[0])
             actions = torch.as_tensor(np.asarray(actions), device=self.device)
         elif self.owner.cfg.check_actions:
-            check_actions(actions, self.num_envs, self.device)
-        self._send(CMD_STEP, actions=actions.to(torch.float32))
+            check_actions(actions, self.num_envs, self.single_action_space.shape[0], self.device)
+        self._send(Request(Command.STEP, difficulty=self.owner.difficulty), actions=actions.to(torch.float32))
+        self._state = AsyncState.WAITING_STEP
 
     def step_wait(self):
-        flat = self._gather()
+        if self._state != AsyncState.WAITING_STEP:
+            raise NoAsyncCallError("Calling `step_wait` without any prior call to `step_async`.",
+                                   AsyncState.WAITING_STEP.value)
+        self._state = AsyncState.DEFAULT
+        flat = self._gather({path for path, _, _ in self.owner.step_fields})
         tree = unflatten({k: v for k, v in flat.items() if k.startswith("info.")})["info"]
         info: dict[str, Any] = {}
         done = flat["terminated"] | flat["truncated"]
@@ -651,14 +791,15 @@ class _View(gym.vector.VectorEnv):
                 continue
             info[key] = value
             info[f"_{key}"] = tree.get(f"_{key}", self.all_true)
-        restarted = flat["worker_restarted"]
-        if self.owner._workers and bool(restarted.any()):
+        restarted = flat.get("worker_restarted")
+        if restarted is not None:
             info["worker_restarted"], info["_worker_restarted"] = restarted, restarted
         if self.owner.pool_cfg.autoreset_mode == "same_step":
             info["final_obs"] = self._format_obs(flat, "info.final_obs.")
             info["_final_obs"] = tree["_final_obs"]
-            info["final_info"] = {"episode_stats": info["episode_stats"], "_episode_stats": done,
-                                  "success": info["success"], "_success": done}
+            info["final_info"] = {"episode_stats": info["episode_stats"], "_episode_stats": info["_episode_stats"],
+                                  "success": info["success"], "_success": done, "lifted": info["lifted"],
+                                  "_lifted": done}
             info["_final_info"] = done
         self.owner._update_curriculum(info["_episode_stats"], info["episode_stats"]["success"])
         obs = self._format_obs(flat)
@@ -669,10 +810,11 @@ class _View(gym.vector.VectorEnv):
         return self.step_wait()
 
     def render(self):
-        self._send(CMD_RENDER)
+        self._claim("render")
+        self._send(Request(Command.RENDER, difficulty=self.owner.difficulty, render_size=self.owner._render_size))
         frames = []
         for shard in self.shards:
-            frames.extend(shard.wait()["frames"].cpu().numpy())
+            frames.extend(self._wait(shard)["frames"].cpu().numpy())
         return frames
 
     def close(self, **kwargs) -> None:

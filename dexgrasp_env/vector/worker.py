@@ -2,9 +2,9 @@
 
 A worker owns one or two shards (two when the pool pipelines: halves of its environments that
 step alternately). It talks to the learner over a two-member process group: rank 0 the learner,
-rank 1 the worker. Each request is one fixed-layout message (:class:`CommandLayout`), each reply
-one fixed-layout message (:class:`~dexgrasp_env.vector.layout.Layout`); when the worker raises,
-its reply carries the traceback instead and the worker exits.
+rank 1 the worker. Every request and reply is one fixed-layout message
+(:mod:`dexgrasp_env.vector.protocol`); when the worker raises, its reply carries the traceback
+instead and the worker exits.
 
 Workers are started either by the pool itself (``multiprocessing`` spawn, a ``TCPStore`` hosted
 by the learner) or by ``torchrun``, where every rank above 0 calls :func:`serve_worker`.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import struct
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ import torch
 import torch.distributed as dist
 
 from dexgrasp_env.config import EnvConfig
+from dexgrasp_env.vector.protocol import (
+    Command, Request, RequestBuffer, mark_ok, render_frames, render_reply, write_error,
+)
 
 FAULT_ENV = "DEXGRASP_INJECT_FAULT"
-"""Testing hook: ``"<worker index>:<step>"`` makes that worker raise at that step of its first shard."""
-
-CMD_STEP, CMD_RESET, CMD_RENDER, CMD_CLOSE, CMD_READY = range(5)
-"""Requests; ``CMD_READY`` is the worker's first reply, once its simulators are built."""
-_HEADER_WORDS = 8
+"""Testing hook: ``"<worker index>:<step>"`` makes that worker raise at that step of its first shard;
+``"<worker index>:<step>:hang"`` makes it stop answering instead."""
 #: How long an idle worker waits for its next request (the learner may train for a long time).
 IDLE_TIMEOUT = datetime.timedelta(days=7)
 
@@ -58,37 +57,9 @@ class WorkerSpec:
     def comm_device(self) -> torch.device:
         return torch.device(self.device) if self.backend == "nccl" else torch.device("cpu")
 
-
-class CommandLayout:
-    """A request: 8 int64 header words, then actions ``(n, 23)`` float32, then a reset mask ``(n,)``.
-
-    Header words: command, shard, has-seed, seed, has-mask, difficulty (float64 bits), and two
-    arguments (render width and height).
-    """
-
-    def __init__(self, max_envs: int) -> None:
-        self.max_envs = max_envs
-        self.actions_at = _HEADER_WORDS * 8
-        self.mask_at = self.actions_at + max_envs * 23 * 4
-        self.nbytes = self.mask_at + -(-max_envs // 8) * 8
-
-    def empty(self, device) -> torch.Tensor:
-        return torch.zeros(self.nbytes, dtype=torch.uint8, device=device)
-
-    def views(self, buf: torch.Tensor):
-        header = buf[: self.actions_at].view(torch.int64)
-        actions = buf[self.actions_at : self.mask_at].view(torch.float32).view(self.max_envs, 23)
-        mask = buf[self.mask_at : self.mask_at + self.max_envs].view(torch.bool)
-        return header, actions, mask
-
-
-def float_bits(x: float) -> int:
-    """A float64 as the int64 with the same bits (to travel in an int64 header)."""
-    return struct.unpack("<q", struct.pack("<d", float(x)))[0]
-
-
-def bits_float(i: int) -> float:
-    return struct.unpack("<d", struct.pack("<q", int(i)))[0]
+    @property
+    def max_envs(self) -> int:
+        return max(s.num_envs for s in self.shards)
 
 
 def pair_group(store: dist.Store, prefix: str, rank: int, backend: str, device: str, timeout: datetime.timedelta):
@@ -102,70 +73,95 @@ def pair_group(store: dist.Store, prefix: str, rank: int, backend: str, device: 
     return dist.ProcessGroupGloo(prefixed, rank, 2, timeout)
 
 
-def _injected_fault_step(index: int) -> int | None:
+def _injected_fault(index: int) -> tuple[int | None, bool]:
+    """The step at which this worker fails (``None``: never), and whether it hangs rather than raises."""
     value = os.environ.get(FAULT_ENV)
     if not value:
-        return None
-    worker, step = value.split(":")
-    return int(step) if int(worker) == index else None
+        return None, False
+    worker, step, *how = value.split(":")
+    return (int(step) if int(worker) == index else None), how == ["hang"]
+
+
+class _Server:
+    """A worker's shards and buffers; :meth:`handle` answers every command of the protocol."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        from dexgrasp_env.actions import action_dim
+        from dexgrasp_env.vector.schema import Layout, reset_fields, step_fields
+
+        self.spec = spec
+        comm = spec.comm_device
+        self.step_fields, self.reset_fields = step_fields(spec.cfg, spec.autoreset_mode), reset_fields(spec.cfg)
+        # every reply buffer exists before anything can fail, so a failure reply has the size the
+        # learner expects
+        self.layouts = [Layout(self.step_fields, s.num_envs) for s in spec.shards]
+        self.replies = [layout.empty(comm) for layout in self.layouts]
+        self.request = RequestBuffer(spec.max_envs, action_dim(spec.cfg), comm)
+        self.render_replies: dict = {}
+        self.tasks: list = []
+        (self.fault_step, self.hang), self.steps = _injected_fault(spec.index), 0
+
+    def build(self) -> None:
+        """Build the shards' simulators and load every kernel (before the READY reply)."""
+        from dexgrasp_env.task import GraspTask
+
+        self.tasks = [GraspTask(self.spec.cfg, s.num_envs, self.spec.device, env_offset=s.offset,
+                                autoreset_mode=self.spec.autoreset_mode) for s in self.spec.shards]
+        for task in self.tasks:
+            task.warmup()
+
+    def handle(self, request: Request) -> torch.Tensor:
+        """Carry out one request; returns the reply buffer to send."""
+        from dexgrasp_env.vector.schema import reset_results, step_results
+
+        task = self.tasks[request.shard]
+        n = task.num_envs
+        task.difficulty = request.difficulty
+        start = time.perf_counter_ns()
+        if request.command == Command.STEP:
+            self.steps += request.shard == 0
+            if self.fault_step is not None and self.steps == self.fault_step:
+                while self.hang:
+                    time.sleep(3600)
+                raise RuntimeError(f"injected fault at step {self.steps} ({FAULT_ENV})")
+            reply = self.replies[request.shard]
+            results = step_results(*task.step(self.request.actions[:n].to(task.device)))
+            self.layouts[request.shard].pack(reply, results)
+        elif request.command == Command.RESET:
+            reply = self.replies[request.shard]
+            mask = self.request.mask[:n].to(task.device) if request.masked else None
+            episodes = self.request.episodes[:n] if request.episodes else None
+            obs = task.reset(seed=request.seed, mask=mask, ended=request.ended, episodes=episodes)
+            self.layouts[request.shard].pack(reply, reset_results(obs), self.reset_fields)
+        elif request.command == Command.RENDER:
+            w, h = request.render_size
+            key = (request.shard, w, h)
+            if key not in self.render_replies:
+                self.render_replies[key] = render_reply(n, w, h, self.spec.comm_device)
+            reply = self.render_replies[key]
+            render_frames(reply, n, w, h).copy_(task.sim.render_viewer(w, h))
+        else:
+            raise ValueError(f"unexpected request {request}")
+        if task.device.type == "cuda" and self.spec.comm_device.type == "cpu":
+            torch.cuda.synchronize(task.device)
+        mark_ok(reply, time.perf_counter_ns() - start)
+        return reply
 
 
 def serve(spec: WorkerSpec, group) -> None:
-    """Answer the learner's requests until it sends ``CMD_CLOSE`` (or the connection drops)."""
-    from dexgrasp_env.task import GraspTask
-    from dexgrasp_env.vector.layout import Layout, header, result_fields, step_results, write_error
-
-    comm = spec.comm_device
-    # every reply buffer exists before anything can fail, so a failure reply has the size the
-    # learner expects
-    layouts = [Layout(result_fields(spec.cfg, spec.autoreset_mode), s.num_envs) for s in spec.shards]
-    bufs = [layout.empty(comm) for layout in layouts]
-    cmd_layout = CommandLayout(max(s.num_envs for s in spec.shards))
-    cmd_buf = cmd_layout.empty(comm)
-    cmd_header, cmd_actions, cmd_mask = cmd_layout.views(cmd_buf)
-    render_bufs: dict = {}
-    reply = bufs[0]
-    fault_step, steps = _injected_fault_step(spec.index), 0
+    """Answer the learner's requests until it sends ``CLOSE`` (or the connection drops)."""
+    server = _Server(spec)
+    reply = server.replies[0]
     try:
-        tasks = [GraspTask(spec.cfg, shard.num_envs, spec.device, env_offset=shard.offset,
-                           autoreset_mode=spec.autoreset_mode) for shard in spec.shards]
-        for task in tasks:
-            task.warmup()
-        header(reply)[0] = 0
-        group.send([reply], 0, 0).wait()  # CMD_READY
+        server.build()
+        mark_ok(reply, 0)
+        group.send([reply], 0, 0).wait()  # READY
         while True:
-            group.recv([cmd_buf], 0, 0).wait()
-            h = cmd_header.tolist()
-            command, s = h[0], h[1]
-            if command == CMD_CLOSE:
+            group.recv([server.request.buf], 0, 0).wait()
+            request = server.request.unpack()
+            if request.command == Command.CLOSE:
                 return
-            task = tasks[s]
-            n = task.num_envs
-            task.difficulty = bits_float(h[5])
-            start = time.perf_counter_ns()
-            if command == CMD_RENDER:
-                key = (s, h[6], h[7])
-                if key not in render_bufs:
-                    render_bufs[key] = torch.zeros(64 + n * h[6] * h[7] * 3, dtype=torch.uint8, device=comm)
-                reply = render_bufs[key]
-                reply[64:].copy_(task.sim.render_viewer(h[6], h[7]).reshape(-1))
-            else:
-                reply = bufs[s]
-                if command == CMD_STEP:
-                    steps += s == 0
-                    if fault_step is not None and steps == fault_step:
-                        raise RuntimeError(f"injected fault at step {steps} ({FAULT_ENV})")
-                    results = step_results(*task.step(cmd_actions[:n].to(task.device)))
-                elif command == CMD_RESET:
-                    mask = cmd_mask[:n].to(task.device) if h[4] else None
-                    results = step_results(task.reset(seed=h[3] if h[2] else None, mask=mask), None, None, None, {})
-                else:
-                    raise ValueError(f"unknown command {command}")
-                layouts[s].pack(reply, results)
-            if task.device.type == "cuda" and comm.type == "cpu":
-                torch.cuda.synchronize(task.device)
-            header(reply)[0] = 0
-            header(reply)[1] = time.perf_counter_ns() - start
+            reply = server.handle(request)
             group.send([reply], 0, 0).wait()
     except Exception:
         try:

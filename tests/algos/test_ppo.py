@@ -1,4 +1,4 @@
-"""algos/ppo.py: learning signal, image policies, checkpoints and resume, both layouts."""
+"""algos/ppo.py: learning signal, image policies, safe checkpoints and resume, both layouts."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import pytest
 import torch
 
 import dexgrasp_env  # noqa: F401
+from dexgrasp_env import checkpoints
 from dexgrasp_env.config import CameraConfig, EnvConfig, PoolConfig, RewardConfig
-from dexgrasp_env.task import observation_space
+from dexgrasp_env.models import load_policy
+from dexgrasp_env.spaces import key_spaces
 from tests.algos.conftest import ROOT, load_script
 
 ppo = load_script("ppo")
@@ -25,7 +27,7 @@ def small_args(tmp_path, **kw) -> "ppo.Args":
     env = kw.pop("env", EnvConfig(episode_length_s=1.5))
     pool = kw.pop("pool", PoolConfig())
     defaults = dict(num_envs=16, total_timesteps=16 * 16 * 2, run_dir=str(tmp_path), progress=False,
-                    checkpoint_interval=1, init_log_std=-1.0, gamma=0.99)
+                    checkpoint_interval=1, init_log_std=-1.0, gamma=0.99, eval_episodes=4)
     defaults.update(kw)
     return ppo.Args(env=env, pool=pool, **defaults)
 
@@ -50,20 +52,19 @@ def test_state_ppo_learns_beyond_random_and_untrained(tmp_path):
                       env=EnvConfig(episode_length_s=1.5, reward=reward))
     stats = ppo.main(args)
     assert stats["global_step"] == 64 * 16 * 40
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
-    cfg = ckpt["env_config"]
-    spaces = dict(ppo.as_dict_space(observation_space(cfg)))
-    trained = ppo.make_agent(args, cfg, spaces, "cpu")
-    trained.load_state_dict(ckpt["agent"])
+    ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
+    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    trained = load_policy(ckpt["policy_export"])
     torch.manual_seed(args.seed)
-    untrained = ppo.make_agent(args, cfg, spaces, "cpu")
+    untrained = ppo.make_agent(args, cfg, key_spaces(cfg), "cpu").actor
+    n = ppo.action_space(cfg).shape[0]
 
-    def mean_action(agent):
-        return lambda obs, gen: agent.dist({"state": obs}).mean.detach().clamp(-1, 1)
+    def mean_action(policy):
+        return lambda obs, gen: policy({"state": obs})[0].detach().clamp(-1, 1)
 
     r_trained = _returns(cfg, mean_action(trained))
     r_untrained = _returns(cfg, mean_action(untrained))
-    r_random = _returns(cfg, lambda obs, gen: torch.rand(32, 23, generator=gen) * 2 - 1)
+    r_random = _returns(cfg, lambda obs, gen: torch.rand(32, n, generator=gen) * 2 - 1)
     print(f"mean episodic return: trained {r_trained:.2f}, untrained {r_untrained:.2f}, random {r_random:.2f}")
     assert r_trained > r_random + 10.0
     assert r_trained > r_untrained + 3.0
@@ -76,31 +77,49 @@ def test_depth_ppo_runs_three_updates(tmp_path):
     assert stats["update"] == 3
     for value in stats["losses"].values():
         assert torch.isfinite(torch.tensor(value))
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
     assert set(ckpt["policy_keys"]) == {"depth", "proprio"}
     assert "critic_enc.norms.state.mean" in ckpt["agent"]  # the asymmetric critic saw the privileged state
+    assert "actor.encoder.norms.state.mean" not in ckpt["agent"]  # the actor did not
 
 
 def test_exported_policy_loads_without_the_script(tmp_path):
     args = small_args(tmp_path, total_timesteps=16 * 16)
     ppo.main(args)
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
-    import io
-
-    policy = torch.export.load(io.BytesIO(ckpt["policy_export"])).module()
-    agent = ppo.make_agent(args, ckpt["env_config"], dict(ppo.as_dict_space(observation_space(ckpt["env_config"]))),
-                           "cpu")
+    ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
+    policy = load_policy(ckpt["policy_export"])
+    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    agent = ppo.make_agent(args, cfg, key_spaces(cfg), "cpu")
     agent.load_state_dict(ckpt["agent"])
+    dim = key_spaces(cfg)["state"].shape[0]
     for batch in (1, 5):
-        obs = {"state": torch.randn(batch, 116)}
+        obs = {"state": torch.randn(batch, dim)}
         mean, std = policy(obs)
-        assert torch.allclose(mean, agent.dist(obs).mean, atol=1e-5) and mean.shape == (batch, 23) and (std > 0).all()
+        assert torch.allclose(mean, agent.actor(obs)[0], atol=1e-5) and mean.shape == (batch, 11) and (std > 0).all()
 
 
-def test_kill_and_resume(tmp_path):
-    """SIGKILL a run after a checkpoint; the resumed run continues the step count and optimiser state."""
+def test_checkpoints_refuse_pickled_objects(tmp_path):
+    """A checkpoint is a file from the internet: one holding a pickled object of some class is refused."""
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": checkpoints.FORMAT, "kind": "ppo", "env_config": Payload()}, evil)
+    for args in (ppo.Args(eval_checkpoint=str(evil), progress=False),
+                 small_args(tmp_path / "run", resume=str(evil))):
+        with pytest.raises(ValueError, match="more than tensors and plain data"):
+            ppo.main(args)
+    assert not marker.exists()
+
+
+def test_kill_and_resume_continues_every_stream(tmp_path):
+    """SIGKILL a run after a checkpoint; the resumed run continues the step count, the optimiser, the random
+    number generators and every environment's episode stream (it does not start them over from the seed)."""
     cmd = [sys.executable, os.path.join(ROOT, "algos", "ppo.py"), "--num-envs", "16", "--total-timesteps", "100000",
-           "--checkpoint-interval", "1", "--run-dir", str(tmp_path), "--no-progress", "--env.episode-length-s", "1.5"]
+           "--checkpoint-interval", "1", "--run-dir", str(tmp_path), "--no-progress", "--env.episode-length-s", "0.1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     path = tmp_path / "checkpoint.pt"
     deadline = time.monotonic() + 300
@@ -108,7 +127,7 @@ def test_kill_and_resume(tmp_path):
         while time.monotonic() < deadline:
             if path.exists():
                 try:
-                    if torch.load(path, weights_only=False)["update"] >= 2:
+                    if checkpoints.load(path)["update"] >= 3:
                         break
                 except Exception:  # pragma: no cover - the writer is mid-rename
                     pass
@@ -116,23 +135,51 @@ def test_kill_and_resume(tmp_path):
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(30)
-    saved = torch.load(path, weights_only=False)  # atomic writes: never a torn file
-    assert saved["update"] >= 2 and saved["global_step"] == saved["update"] * 16 * 16
+    saved = checkpoints.load(path)  # atomic writes: never a torn file
+    assert saved["update"] >= 3 and saved["global_step"] == saved["update"] * 16 * 16
+    episodes = saved["episodes"][0]
+    assert (episodes >= 2 * saved["update"]).all()  # 6-step episodes: every env ended twice per update
 
-    # the restored state is the saved state
-    args = small_args(tmp_path / "resumed", resume=str(path), total_timesteps=(saved["update"] + 1) * 16 * 16)
-    cfg = saved["env_config"]
-    agent = ppo.make_agent(args, cfg, dict(ppo.as_dict_space(observation_space(cfg))), "cpu")
-    agent.load_state_dict(saved["agent"])
-    for name, tensor in agent.state_dict().items():
-        assert torch.equal(tensor, saved["agent"][name])
-    stats = ppo.main(dataclasses.replace(args, env=cfg))
+    args = small_args(tmp_path / "resumed", resume=str(path), total_timesteps=(saved["update"] + 1) * 16 * 16,
+                      env=EnvConfig(episode_length_s=0.1), checkpoint_interval=1000)
+    stats = ppo.main(args)
     assert stats["update"] == saved["update"] + 1
     assert stats["global_step"] == saved["global_step"] + 16 * 16
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
-    steps_per_update = args.update_epochs * args.num_minibatches
+    resumed = checkpoints.load(tmp_path / "resumed" / "checkpoint.pt")
     adam_before = saved["optimizer"]["state"][0]["step"].item()
-    assert resumed["optimizer"]["state"][0]["step"].item() == adam_before + steps_per_update
+    assert resumed["optimizer"]["state"][0]["step"].item() == adam_before + args.update_epochs * args.num_minibatches
+    # the streams went on from where they were: one more update's worth of episodes on top of the saved ones
+    assert (resumed["episodes"][0] >= episodes + 2).all()
+    assert not torch.equal(resumed["rng"][0]["torch"], saved["rng"][0]["torch"])
+
+
+def test_random_states_round_trip():
+    import random
+
+    import numpy as np
+
+    state = checkpoints.rng_state()
+    before = (torch.rand(3), np.random.rand(3), random.random())
+    path = "/tmp/_dexgrasp_rng.pt"
+    checkpoints.save(path, {"rng": state})
+    torch.rand(5), np.random.rand(5), random.random()
+    checkpoints.set_rng_state(checkpoints.load(path)["rng"])
+    after = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1]) and before[2] == after[2]
+
+
+def test_reset_with_episode_counts_continues_the_streams():
+    """What resume relies on: a reset with each environment's episode count draws the worlds that an
+    uninterrupted run would have drawn next, not the seed's first ones."""
+    env = gym.make_vec("DexGrasp-State-v0", num_envs=3, episode_length_s=3 / 60)
+    first, _ = env.reset(seed=11)
+    for _ in range(4):  # three steps, then the next_step reset: every env starts its second episode
+        obs, *_ = env.step(torch.zeros(3, 11))
+    continued, _ = env.reset(seed=11, options={"episodes": torch.ones(3, dtype=torch.int64)})
+    assert torch.equal(continued, obs) and not torch.equal(continued, first)
+    with pytest.raises(ValueError, match="episodes must be non-negative integers"):
+        env.reset(seed=11, options={"episodes": torch.ones(3)})
+    env.close()
 
 
 def test_disaggregated_and_in_process_first_rollout_match(tmp_path):
@@ -142,7 +189,7 @@ def test_disaggregated_and_in_process_first_rollout_match(tmp_path):
         args = small_args(tmp_path / name, num_envs=6, total_timesteps=6 * 16,
                           pool=PoolConfig(sim_devices=devices))
         ppo.main(args)
-        results[name] = torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["agent"]
+        results[name] = checkpoints.load(tmp_path / name / "checkpoint.pt")["agent"]
     for key, value in results["inprocess"].items():
         assert torch.equal(value, results["workers"][key]), key
 
@@ -151,11 +198,14 @@ def test_data_parallel_torchrun_keeps_ranks_identical(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            os.path.join(ROOT, "algos", "ppo.py"), "--layout", "data-parallel", "--num-envs", "8",
            "--total-timesteps", str(2 * 8 * 16 * 2), "--run-dir", str(tmp_path), "--no-progress",
-           "--env.episode-length-s", "1.5"]
+           "--env.episode-length-s", "1.5", "--eval-episodes", "4"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "data-parallel replicas identical after 2 updates" in out.stdout
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["update"] == 2
+    ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
+    assert ckpt["update"] == 2
+    ranks = ckpt["rng"]  # each rank's own exploration noise, saved to be continued
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])
 
 
 def test_eval_checkpoint_reports_success_and_writes_video(tmp_path):
@@ -164,7 +214,8 @@ def test_eval_checkpoint_reports_success_and_writes_video(tmp_path):
     video = tmp_path / "episode.mp4"
     result = ppo.main(ppo.Args(eval_checkpoint=str(tmp_path / "checkpoint.pt"), eval_episodes=4,
                                eval_video=str(video), progress=False))
-    assert 0.0 <= result["success_rate"] <= 1.0 and result["episodes"] == 4
+    assert result["episodes"] == 4 and {"success_rate", "lifted_rate", "mean_return"} <= set(result)
+    assert result["mean_length"] > 0
     assert video.exists() and video.stat().st_size > 1000
 
 
@@ -184,8 +235,17 @@ def test_cli_help_explains_every_flag():
                          text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0
     for flag in ("--env-id", "--num-envs", "--total-timesteps", "--sim-devices", "--learner-device", "--seed",
-                 "--resume", "--track", "--capture-video", "--eval-checkpoint", "--env.camera.width"):
+                 "--resume", "--track", "--capture-video", "--eval-checkpoint", "--env.camera.width",
+                 "--env.backend", "--env.action-mode", "--time-limit-s"):
         assert flag in out.stdout
     assert_every_flag_explained(out.stdout)
     with pytest.raises(ValueError, match="next_step"):
         ppo.main(ppo.Args(pool=PoolConfig(autoreset_mode="same_step")))
+
+
+def test_scripts_take_sizes_from_the_spaces():
+    for name in ("ppo", "dagger"):
+        with open(os.path.join(ROOT, "algos", f"{name}.py")) as f:
+            text = f.read()
+        assert "23" not in text and "116" not in text, name
+    assert dataclasses.is_dataclass(ppo.Args)

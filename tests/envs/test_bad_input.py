@@ -9,7 +9,7 @@ import torch
 
 import dexgrasp_env  # noqa: F401
 from dexgrasp_env.devices import resolve_device
-from dexgrasp_env.task import check_actions
+from dexgrasp_env.actions import check_actions
 
 
 @pytest.mark.parametrize(
@@ -27,17 +27,17 @@ from dexgrasp_env.task import check_actions
 )
 def test_bad_actions_raise_value_error(actions, match):
     with pytest.raises(ValueError, match=match):
-        check_actions(actions, 4, torch.device("cpu"))
+        check_actions(actions, 4, 23, torch.device("cpu"))
 
 
 def test_single_env_rejects_bad_actions():
     env = gym.make("DexGrasp-State-v0")
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="expected"):
-        env.step(np.zeros(5, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"shape \(23,\); expected \(11,\)"):
+        env.step(np.zeros(23, dtype=np.float32))
     with pytest.raises(ValueError, match="NaN"):
-        env.step(np.full(23, np.nan, dtype=np.float32))
-    obs, *_ = env.step(np.zeros(23, dtype=np.float32))  # still usable: nothing was corrupted
+        env.step(np.full(11, np.nan, dtype=np.float32))
+    obs, *_ = env.step(np.zeros(11, dtype=np.float32))  # still usable: nothing was corrupted
     assert np.isfinite(obs).all()
 
 
@@ -52,6 +52,27 @@ def test_unknown_or_unavailable_device(device):
 def test_env_with_unknown_device_fails_clearly():
     with pytest.raises(ValueError, match="'tpu'"):
         gym.make("DexGrasp-State-v0", device="tpu")
+
+
+def test_bad_backend_values():
+    """An unknown backend, C MuJoCo on CUDA, or a thread count below 1: a ValueError naming value and choices."""
+    from dexgrasp_env.config import make_env_config
+    from dexgrasp_env.sim import resolve_backend
+
+    with pytest.raises(ValueError, match=r"backend='physx' is unknown; expected one of \('auto', 'mujoco', 'warp'\)"):
+        make_env_config("state", backend="physx")
+    with pytest.raises(ValueError, match="backend='physx'"):
+        gym.make("DexGrasp-State-v0", backend="physx")
+    for threads in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match=f"sim_threads={threads!r} must be an integer >= 1"):
+            make_env_config("state", sim_threads=threads)
+    with pytest.raises(ValueError, match=r"backend='mujoco' \(C MuJoCo\) runs on the CPU only, got device 'cuda:0'"):
+        resolve_backend("mujoco", torch.device("cuda", 0))
+    assert resolve_backend("auto", torch.device("cuda", 0)) == "warp"
+    assert resolve_backend("auto", torch.device("cpu")) == "mujoco"
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="runs on the CPU only"):
+            gym.make("DexGrasp-State-v0", backend="mujoco", device="cuda:0")
 
 
 def test_bad_config_values():

@@ -11,12 +11,13 @@ from gymnasium.utils.env_checker import check_env
 
 import dexgrasp_env  # noqa: F401  (registers the ids)
 from dexgrasp_env.config import ENV_IDS, CameraConfig
-from tests.conftest import SMALL_CAMERA, small_config
+from tests.conftest import BACKENDS, SMALL_CAMERA, small_config
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
-def test_check_env(env_id):
-    env = gym.make(env_id, camera=SMALL_CAMERA, render_mode="rgb_array")
+def test_check_env(env_id, backend):
+    env = gym.make(env_id, camera=SMALL_CAMERA, render_mode="rgb_array", backend=backend)
     check_env(env.unwrapped, skip_render_check=False)
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
@@ -26,7 +27,8 @@ def test_check_env(env_id):
 
 
 def test_observation_keys_per_id():
-    assert gym.make("DexGrasp-State-v0").observation_space.shape == (116,)
+    assert gym.make("DexGrasp-State-v0").observation_space.shape == (93 + 11,)
+    assert gym.make("DexGrasp-State-v0", action_mode="joint").observation_space.shape == (93 + 23,)
     depth = gym.make("DexGrasp-Depth-v0", camera=SMALL_CAMERA).observation_space
     assert set(depth.spaces) == {"depth", "proprio"} and depth["depth"].shape == (1, 24, 32)
     stereo = gym.make("DexGrasp-StereoRGB-v0", camera=SMALL_CAMERA, extra_obs=("state", "depth")).observation_space
@@ -34,17 +36,20 @@ def test_observation_keys_per_id():
     assert stereo["left"].dtype == np.uint8 and stereo["left"].shape == (3, 24, 32)
 
 
-def test_thousand_random_steps_on_sixteen_worlds_stay_finite():
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("action_mode", ["palm_synergy", "joint"])
+def test_thousand_random_steps_on_sixteen_worlds_stay_finite(backend, action_mode):
     """1,000 random-action steps on 16 worlds (depth + state): no NaN, no error."""
     from dexgrasp_env.task import GraspTask
 
-    cfg = small_config("depth", extra_obs=("state",), camera=CameraConfig(width=16, height=12))
+    cfg = small_config("depth", extra_obs=("state",), camera=CameraConfig(width=16, height=12), backend=backend,
+                       action_mode=action_mode)
     task = GraspTask(cfg, 16, "cpu", autoreset_mode="next_step")
     task.reset(seed=0)
     gen = torch.Generator().manual_seed(0)
     diverged = 0
     for _ in range(1000):
-        obs, reward, terminated, truncated, info = task.step(torch.rand(16, 23, generator=gen) * 2 - 1)
+        obs, reward, terminated, truncated, info = task.step(torch.rand(16, task.action_dim, generator=gen) * 2 - 1)
         for value in obs.values():
             assert torch.isfinite(value).all()
         assert torch.isfinite(reward).all()
@@ -53,14 +58,15 @@ def test_thousand_random_steps_on_sixteen_worlds_stay_finite():
     assert torch.isfinite(task.sim.qpos).all()
 
 
-def test_same_seed_same_trajectory():
-    env = gym.make("DexGrasp-State-v0")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_seed_same_trajectory(backend):
+    env = gym.make("DexGrasp-State-v0", backend=backend)
     runs = []
     for _ in range(2):
         obs, _ = env.reset(seed=7)
         traj = [obs]
         for t in range(20):
-            obs, reward, *_ = env.step(np.full(23, 0.3 * np.sin(t), dtype=np.float32))
+            obs, reward, *_ = env.step(np.full(env.action_space.shape, 0.3 * np.sin(t), dtype=np.float32))
             traj.append(obs)
         runs.append(np.stack(traj))
     np.testing.assert_array_equal(runs[0], runs[1])

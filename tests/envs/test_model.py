@@ -88,7 +88,7 @@ def test_servos_hold_the_arm_against_gravity(state_task):
     task.reset(seed=0)
     start = task.sim.qpos[:, :7].clone()
     for _ in range(120):  # 2 s
-        task.step(torch.zeros(task.num_envs, 23))
+        task.step(torch.zeros(task.num_envs, task.action_dim))
     assert (task.sim.qpos[:, :7] - start).abs().max() < 0.02
     palm = task.sim.site_xpos[:, task.sim.palm_site]
     assert (palm[:, 2] > 0.15).all()

@@ -1,5 +1,7 @@
 """The object set, and the batched formulas that let every world carry its own shape."""
 
+import dataclasses
+
 import mujoco
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import torch
 from dexgrasp_env.config import RandomizationConfig, make_env_config
 from dexgrasp_env.robot import objects
 from dexgrasp_env.robot.scene import build_spec
+from tests.conftest import BACKENDS
 
 
 def test_sixteen_distinct_shapes_of_every_kind():
@@ -57,11 +60,11 @@ def test_every_shape_rests_on_the_table(state_task):
     task.reset(seed=1)
     rest = objects.rest_height(task.object_kind, task.object_size)
     for _ in range(60):
-        task.step(torch.zeros(task.num_envs, 23))
+        task.step(torch.zeros(task.num_envs, task.action_dim))
     z = task.sim.qpos[:, 25]
     # spheres may roll but never sink or fly
     np.testing.assert_allclose(z.numpy(), rest.numpy(), atol=0.004)
-    sizes = task.sim.fields["geom_size"][:, task.object_geoms]
+    sizes = task.sim.fields["geom_size"][:, task.randomizer.object_geoms]
     active = (sizes > objects.HIDDEN_SIZE).any(-1)
     assert (active.sum(1) == 1).all()
     assert torch.equal(active.float().argmax(1), task.object_kind)
@@ -75,52 +78,78 @@ UNUSED_HERE = {
 }
 
 
-def test_per_world_model_equals_a_compiled_model_of_that_world():
+C_UNUSED = {
+    "bvh_aabb": "midphase bounding volumes: the C backend disables the midphase (its boxes are compile-time)",
+    "dof_M0": "mass-matrix diagonal at qpos0: read by mj_setConst only, never while stepping",
+}
+
+
+def _compiled_world(task, w: int) -> mujoco.MjModel:
+    """What MuJoCo compiles for world ``w``: its object shape, size, mass, friction, gains, cameras, lights."""
+    cfg, fields = task.cfg, task.sim.fields
+    spec = build_spec(cfg)
+    kind = int(task.object_kind[w])
+    for k, name in enumerate(objects.KINDS):
+        geom = spec.geom(f"object_{name}")
+        geom.size = task.object_size[w].tolist() if k == kind else (objects.HIDDEN_SIZE,) * 3
+        geom.friction = [float(task.object_friction[w]), 0.01, 0.0001]
+        geom.rgba = fields["geom_rgba"][w, task.randomizer.object_geoms[k]].tolist()
+    spec.geom("table").rgba = fields["geom_rgba"][w, task.sim.table_geom].tolist()
+    body = spec.body("object")
+    body.mass = float(task.object_mass[w])
+    body.inertia = fields["body_inertia"][w, task.sim.object_body].double().numpy()
+    for i, act in enumerate(spec.actuators):
+        act.gainprm[0] = float(fields["actuator_gainprm"][w, i, 0])
+        act.biasprm[1:3] = fields["actuator_biasprm"][w, i, 1:3].double().numpy()
+    for cam in ("depth", "left", "right"):
+        cid = task.sim.camera_ids[cam]
+        spec.camera(cam).pos = fields["cam_pos"][w, cid].double().numpy()
+        spec.camera(cam).quat = fields["cam_quat"][w, cid].double().numpy()
+    for i, light in enumerate(spec.lights):
+        light.diffuse = fields["light_diffuse"][w, i].double().numpy()
+    return spec.compile()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_per_world_model_equals_a_compiled_model_of_that_world(backend):
     """Every field of a randomized world equals what MuJoCo compiles for that world's object.
 
     A field the task forgets to update per world (it once forgot body_subtreemass) makes the
-    dynamics of that world wrong; this compares all of them.
+    dynamics of that world wrong; this compares all of them: every array of the Warp model, or every
+    array of the world's own C ``MjModel``.
     """
-    import dataclasses
-
-    import mujoco_warp as mjw
-    import warp as wp
-    from mujoco_warp._src import types as wtypes
-
     from dexgrasp_env.task import GraspTask
     from tests.conftest import small_config
 
-    cfg = small_config("state", randomization=RandomizationConfig.full())
+    cfg = small_config("state", randomization=RandomizationConfig.full(), backend=backend)
     task = GraspTask(cfg, 3, "cpu")
     task.reset(seed=9)
+    task.step(torch.zeros(task.num_envs, task.action_dim))  # the C backend writes its models before a step
     mjm = task.sim.mjm
     assert not mjm.opt.enableflags & mujoco.mjtEnableBit.mjENBL_SLEEP
     assert (mjm.cam_mode == mujoco.mjtCamLight.mjCAMLIGHT_FIXED).all()
     assert (mjm.light_mode == mujoco.mjtCamLight.mjCAMLIGHT_FIXED).all()
-    fields = task.sim.fields
     for w in range(task.num_envs):
-        spec = build_spec(cfg)
-        kind = int(task.object_kind[w])
-        for k, name in enumerate(objects.KINDS):
-            geom = spec.geom(f"object_{name}")
-            geom.size = task.object_size[w].tolist() if k == kind else (objects.HIDDEN_SIZE,) * 3
-            geom.friction = [float(task.object_friction[w]), 0.01, 0.0001]
-            geom.rgba = fields["geom_rgba"][w, task.object_geoms[k]].tolist()
-        spec.geom("table").rgba = fields["geom_rgba"][w, task.sim.table_geom].tolist()
-        body = spec.body("object")
-        body.mass = float(task.object_mass[w])
-        body.inertia = fields["body_inertia"][w, task.sim.object_body].double().numpy()
-        for i, act in enumerate(spec.actuators):
-            act.gainprm[0] = float(fields["actuator_gainprm"][w, i, 0])
-            act.biasprm[1:3] = fields["actuator_biasprm"][w, i, 1:3].double().numpy()
-        for cam in ("depth", "left", "right"):
-            cid = task.sim.camera_ids[cam]
-            spec.camera(cam).pos = fields["cam_pos"][w, cid].double().numpy()
-            spec.camera(cam).quat = fields["cam_quat"][w, cid].double().numpy()
-        for i, light in enumerate(spec.lights):
-            light.diffuse = fields["light_diffuse"][w, i].double().numpy()
+        compiled = _compiled_world(task, w)
+        if backend == "mujoco":
+            ours = task.sim.models[w]
+            names = [n for n in dir(compiled) if not n.startswith("_") and isinstance(getattr(compiled, n), np.ndarray)]
+            assert len(names) > 100
+            for name in names:
+                if name in C_UNUSED or name in UNUSED_HERE:
+                    continue
+                a, b = getattr(ours, name), getattr(compiled, name)
+                if a.dtype.kind in "fc":
+                    np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6, err_msg=f"{name} of world {w}")
+                else:
+                    np.testing.assert_array_equal(a, b, err_msg=f"{name} of world {w}")
+            continue
+        import mujoco_warp as mjw
+        import warp as wp
+        from mujoco_warp._src import types as wtypes
+
         with wp.ScopedDevice("cpu"):
-            ref = mjw.put_model(spec.compile())
+            ref = mjw.put_model(compiled)
         for f in dataclasses.fields(wtypes.Model):
             ours, theirs = getattr(task.sim.model, f.name, None), getattr(ref, f.name, None)
             if not isinstance(ours, wp.array) or f.name in UNUSED_HERE:

@@ -2,13 +2,16 @@
 
 import dataclasses
 
+import mujoco
+import numpy as np
 import pytest
 import torch
 
 from dexgrasp_env import rng
 from dexgrasp_env.config import CurriculumConfig, RandomizationConfig
-from dexgrasp_env.task import GraspTask, lerp_range
-from tests.conftest import small_config
+from dexgrasp_env.randomization import lerp_range
+from dexgrasp_env.task import GraspTask
+from tests.conftest import BACKENDS, small_config
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +29,11 @@ def test_full_ranges_are_respected(full_task):
     assert task.object_mass.std() > 0.02
     lo, hi = rc.friction
     assert (task.object_friction >= lo).all() and (task.object_friction <= hi).all()
-    fr = task.sim.fields["geom_friction"][:, task.object_geoms, 0]
+    fr = task.sim.fields["geom_friction"][:, task.randomizer.object_geoms, 0]
     assert torch.allclose(fr, task.object_friction.unsqueeze(1).expand_as(fr))
     kp = task.sim.fields["actuator_gainprm"][:, :, 0] / task.sim.defaults["actuator_gainprm"][:, 0]
     assert (kp >= 0.5 - 1e-5).all() and (kp <= 2.0 + 1e-5).all() and kp.std() > 0.1
-    cams = task.rig_cameras
+    cams = task.randomizer.rig_cameras
     offset = task.sim.fields["cam_pos"][:, cams] - task.sim.defaults["cam_pos"][cams]
     rig_radius = (task.sim.defaults["cam_pos"][cams] - task.sim.defaults["cam_pos"][cams].mean(0)).norm(dim=-1).max()
     assert offset.abs().max() <= 0.03 + rig_radius * 0.06 and offset.abs().max() > 0.005
@@ -88,3 +91,61 @@ def test_counter_based_rng():
     assert not torch.equal(rng.uniform(rng.hash_keys(124, env, 1, -1, 4), 1000), u)
     z = rng.normal(key, 2000)
     assert abs(z.mean().item()) < 0.02 and abs(z.std().item() - 1) < 0.02
+
+
+def _object_contact_frictions(task, world: int) -> list[float]:
+    """Sliding friction of the solver's contacts between world ``world``'s object and the table."""
+    sim = task.sim
+    geoms = set(task.randomizer.object_geoms.tolist())
+    if sim.backend == "warp":
+        c, n = sim.data.contact, int(sim.data.nacon.numpy()[0])
+        pairs, worlds, friction = c.geom.numpy()[:n], c.worldid.numpy()[:n], c.friction.numpy()[:n]
+    else:  # the world's own model and its state, through C MuJoCo's collision and constraint setup
+        model = sim.models[world]
+        data = mujoco.MjData(model)
+        data.qpos[:] = sim.qpos[world].double().numpy()
+        mujoco.mj_forward(model, data)
+        n = data.ncon
+        pairs, worlds, friction = data.contact.geom[:n], np.full(n, world), data.contact.friction[:n]
+    return [float(f[0]) for (g1, g2), w, f in zip(pairs, worlds, friction)
+            if w == world and {g1, g2} & geoms and sim.table_geom in (g1, g2)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sampled_object_friction_is_the_contact_friction(backend):
+    """The object's sampled coefficient (here below the table's 1.0) is what the solver's contacts use."""
+    rc = RandomizationConfig(friction=(0.3, 0.9), object_mass_scale=None, object_size_scale=None)
+    cfg = small_config("state", backend=backend, randomization=rc, shapes=("cube_large",))
+    task = GraspTask(cfg, 4, "cpu", autoreset_mode="disabled")
+    task.reset(seed=5)
+    for _ in range(3):  # the cubes settle onto the table
+        task.step(torch.zeros(task.num_envs, task.action_dim))
+    sampled = task.object_friction.tolist()
+    assert max(sampled) - min(sampled) > 0.1 and max(sampled) < 0.95
+    for world in range(task.num_envs):
+        frictions = _object_contact_frictions(task, world)
+        assert frictions, f"no object-table contact in world {world}"
+        np.testing.assert_allclose(frictions, sampled[world], rtol=1e-5)
+
+
+def test_curriculum_advances_in_a_single_env():
+    """gym.make with a curriculum widens the ranges as episodes end, as the vector env does."""
+    import gymnasium as gym
+    import numpy as np
+
+    import dexgrasp_env  # noqa: F401
+
+    cur = CurriculumConfig(enabled=True, initial_difficulty=0.0, step=0.25, threshold=-1.0, min_episodes=2)
+    env = gym.make("DexGrasp-State-v0", randomization=dataclasses.replace(RandomizationConfig(), curriculum=cur),
+                   episode_length_s=3 / 60)
+    env.reset(seed=0)
+    assert env.unwrapped.task.difficulty == 0.0
+    seen = []
+    for _ in range(4):  # four 3-step episodes: two widenings
+        for _ in range(3):
+            *_, terminated, truncated, info = env.step(np.zeros(env.action_space.shape, np.float32))
+        assert terminated or truncated
+        seen.append(info["curriculum_difficulty"])
+        env.reset()
+    assert seen == [0.0, 0.25, 0.25, 0.5]
+    assert env.unwrapped.task.difficulty == 0.5

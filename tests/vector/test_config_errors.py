@@ -21,6 +21,8 @@ import dexgrasp_env  # noqa: F401
         (dict(num_envs=2, sim_devices=("cpu",), transport="carrier-pigeon"), ValueError, "transport='carrier-pigeon'"),
         (dict(num_envs=2, launch="torchrun"), RuntimeError, "init_process_group"),
         (dict(num_envs=2, render_mode="human"), ValueError, "render_mode='human'"),
+        (dict(num_envs=2, sim_devices=("cpu",), backend="physx"), ValueError, "backend='physx' is unknown"),
+        (dict(num_envs=2, sim_devices=("cpu",), sim_threads=0), ValueError, "sim_threads=0 must be an integer >= 1"),
     ],
 )
 def test_bad_layouts(kwargs, error, match):
@@ -37,9 +39,9 @@ def test_cuda_worker_without_cuda():
 def test_bad_actions_on_the_pool():
     env = gym.make_vec("DexGrasp-State-v0", num_envs=2)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"shape \(3, 23\); expected \(2, 23\)"):
-        env.step(torch.zeros(3, 23))
+    with pytest.raises(ValueError, match=r"shape \(3, 11\); expected \(2, 11\)"):
+        env.step(torch.zeros(3, 11))
     with pytest.raises(ValueError, match="NaN"):
-        env.step(torch.full((2, 23), float("nan")))
-    env.step(torch.zeros(2, 23))
+        env.step(torch.full((2, 11), float("nan")))
+    env.step(torch.zeros(2, 11))
     env.close()

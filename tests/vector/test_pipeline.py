@@ -11,7 +11,7 @@ N = 8
 
 
 def _actions(t):
-    return torch.rand(N, 23, generator=torch.Generator().manual_seed(t)) * 2 - 1
+    return torch.rand(N, 11, generator=torch.Generator().manual_seed(t)) * 2 - 1
 
 
 def test_halves_step_independently_and_match_an_unpipelined_pool():

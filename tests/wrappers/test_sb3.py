@@ -8,6 +8,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import dexgrasp_env  # noqa: F401
 from dexgrasp_env.config import CameraConfig
@@ -34,7 +35,7 @@ def test_vecenv_checks_and_terminal_observation():
     assert contains_batch(env.observation_space, obs)
     assert np.array_equal(obs["state"], ref_obs["state"])
     for t in range(9):
-        actions = np.random.default_rng(t).uniform(-1, 1, (3, 23)).astype(np.float32)
+        actions = np.random.default_rng(t).uniform(-1, 1, (3, *env.action_space.shape)).astype(np.float32)
         obs, rewards, dones, infos = env.step(actions)
         ref_obs, ref_rew, ref_term, ref_trunc, _ = ref.step(actions)
         assert rewards.dtype == np.float32 and rewards.shape == (3,) and dones.dtype == bool
@@ -69,23 +70,26 @@ def test_adapter_refuses_a_next_step_pool():
     venv.close()
 
 
-@pytest.mark.parametrize("sim_devices", [None, ("cpu", "cpu")], ids=["inprocess", "workers"])
-def test_sb3_ppo_mlp_on_state_learns_512_steps(sim_devices):
+def test_sb3_ppo_mlp_on_state_trains_and_logs_episodes():
+    """SB3's PPO runs 512 steps on the adapter and its logger receives the episode statistics
+    (that it learns is not claimed: 512 steps teach nothing here)."""
     from stable_baselines3 import PPO
 
-    env = make_sb3_env("DexGrasp-State-v0", 4, sim_devices=sim_devices, episode_length_s=0.5)
+    env = make_sb3_env("DexGrasp-State-v0", 4, episode_length_s=0.5)
     model = PPO("MlpPolicy", env, n_steps=64, batch_size=64, n_epochs=2, seed=0, device="cpu")
+    before = [p.detach().clone() for p in model.policy.parameters()]
     model.learn(512)
     assert model.num_timesteps >= 512
     assert len(model.ep_info_buffer) > 0  # episode statistics reached SB3's logger
+    assert {"r", "l"} <= set(model.ep_info_buffer[0])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.parameters()))  # it updated
     env.close()
 
 
-@pytest.mark.parametrize("sim_devices", [None, ("cpu", "cpu")], ids=["inprocess", "workers"])
-def test_sb3_ppo_multiinput_on_depth_learns_512_steps(sim_devices):
+def test_sb3_ppo_multiinput_on_depth_trains_with_an_image_extractor():
     from stable_baselines3 import PPO
 
-    env = make_sb3_env("DexGrasp-Depth-v0", 4, sim_devices=sim_devices, camera=CAM48, episode_length_s=0.5)
+    env = make_sb3_env("DexGrasp-Depth-v0", 4, camera=CAM48, episode_length_s=0.5)
     model = PPO("MultiInputPolicy", env, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(512)
     assert model.num_timesteps >= 512
@@ -103,7 +107,7 @@ def test_gymnasium_vector_wrappers_on_same_step_pool(tmp_path):
     obs, _ = env.reset(seed=0)
     seen = 0
     for _ in range(11):
-        obs, reward, terminated, truncated, info = env.step(np.zeros((3, 23), dtype=np.float32))
+        obs, reward, terminated, truncated, info = env.step(np.zeros((3, 11), dtype=np.float32))
         assert np.isfinite(reward).all()
         if "episode" in info:
             seen += int(info["_episode"].sum())

@@ -1,0 +1,194 @@
+"""Both physics backends side by side, in one run, on the same model and worlds (issue: a C MuJoCo backend).
+
+Measures, for ``backend="mujoco"`` (C MuJoCo on CPU threads) and ``backend="warp"`` (MuJoCo Warp):
+
+* one environment (``gymnasium.make("DexGrasp-State-v0")``) in steps/s, beside Gymnasium's ``Ant-v5``;
+* the State vector env (in-process) at 64 / 256 / 1,024 environments, beside the C physics limit on the
+  same worlds (``mujoco.rollout`` on every core, ``decimation`` physics steps per env step);
+* the Depth vector env at 64 environments, 64x64 and 160x120;
+* ``algos/ppo.py`` end to end (SPS) at 512 State environments;
+* where one environment's step goes (task layer against physics), by section.
+
+    python benchmarks/backends.py --out benchmarks/results/backends_cpu-2core_$(date +%F).json
+    python benchmarks/backends.py --quick          # tiny sizes: checks the script runs (tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, emit, machine  # noqa: E402
+
+import dexgrasp_env  # noqa: E402,F401
+from dexgrasp_env.config import CameraConfig  # noqa: E402
+
+BACKENDS = ("mujoco", "warp")
+
+
+def single_env_rate(env: gym.Env, seconds: float) -> float:
+    """Steps per second of one environment with zero actions (resetting at episode ends)."""
+    env.reset(seed=0)
+    action = np.zeros(env.action_space.shape, np.float32)
+    for _ in range(20):
+        env.step(action)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(50):
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+        steps += 50
+    return steps / (time.perf_counter() - start)
+
+
+def vector_rate(env_id: str, num_envs: int, backend: str, steps: int, **kw) -> tuple[float, object]:
+    """Environment steps per second of the in-process vector env with random actions."""
+    env = gym.make_vec(env_id, num_envs=num_envs, backend=backend, **kw)
+    env.reset(seed=0)
+    gen = torch.Generator().manual_seed(0)
+    act = lambda: torch.rand(num_envs, *env.single_action_space.shape, generator=gen) * 2 - 1  # noqa: E731
+    for _ in range(3):
+        env.step(act())
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(act())
+    rate = num_envs * steps / (time.perf_counter() - start)
+    return rate, env
+
+
+def physics_limit(env, steps: int) -> float:
+    """Env steps per second of ``mujoco.rollout`` alone on the vector env's own C worlds (all cores)."""
+    import mujoco
+    from mujoco import rollout
+
+    from dexgrasp_env.sim.base import available_cores
+
+    sim = env.unwrapped._shards[0].task.sim
+    threads = available_cores()
+    datas = [mujoco.MjData(sim.models[0]) for _ in range(threads)]
+    n, decimation = sim.num_worlds, sim.cfg.decimation
+    state = sim._state.copy()
+    ctrl = np.repeat(sim.ctrl.double().numpy()[:, None, :], decimation, axis=1)
+    out = np.zeros((n, decimation, state.shape[1]))
+    spec = int(mujoco.mjtState.mjSTATE_CTRL)
+    with rollout.Rollout(nthread=threads) as pool:
+        pool.rollout(sim.models, datas, state, ctrl, control_spec=spec, skip_checks=True, nstep=decimation, state=out)
+        start = time.perf_counter()
+        for _ in range(steps):
+            pool.rollout(sim.models, datas, state, ctrl, control_spec=spec, skip_checks=True, nstep=decimation,
+                         state=out)
+            state[:] = out[:, -1]
+        return n * steps / (time.perf_counter() - start)
+
+
+def single_env_profile(backend: str, steps: int = 500) -> dict:
+    """Where one environment's step goes, in microseconds per step: the wrapper, the task layer's
+    action map (palm IK and synergies), the physics (with the C backend's frame sensors), and the rest of the
+    task layer (rewards, flags, observation). At one environment it is mostly per-call overhead."""
+    env = gym.make("DexGrasp-State-v0", backend=backend)
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    timers = {"task": 0.0, "physics": 0.0, "actions": 0.0}
+
+    def timed(fn, key):
+        def inner(*a):
+            t0 = time.perf_counter()
+            out = fn(*a)
+            timers[key] += time.perf_counter() - t0
+            return out
+        return inner
+
+    originals = (task.step, task.sim.step, task.action_map.targets)
+    task.step, task.sim.step = timed(task.step, "task"), timed(task.sim.step, "physics")
+    task.action_map.targets = timed(task.action_map.targets, "actions")
+    action = np.zeros(env.action_space.shape, np.float32)
+    for _ in range(20):
+        env.step(action)
+    timers = dict.fromkeys(timers, 0.0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(action)
+    total = time.perf_counter() - start
+    task.step, task.sim.step, task.action_map.targets = originals
+    env.close()
+    us = {k: v / steps * 1e6 for k, v in timers.items()}
+    return {"env_step_us": round(total / steps * 1e6, 1), "physics_us": round(us["physics"], 1),
+            "action_map_us": round(us["actions"], 1),
+            "rest_of_task_layer_us": round(us["task"] - us["physics"] - us["actions"], 1),
+            "env_wrapper_us": round(total / steps * 1e6 - us["task"], 1)}
+
+
+def ppo_sps(backend: str, num_envs: int, updates: int) -> float:
+    """End-to-end SPS of algos/ppo.py (startup excluded: the script measures from its first update)."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        cmd = [sys.executable, os.path.join(ROOT, "algos", "ppo.py"), "--num-envs", str(num_envs),
+               "--total-timesteps", str(num_envs * 16 * updates), "--env.backend", backend,
+               "--env.episode-length-s", "4", "--gamma", "0.99", "--init-log-std", "-0.5", "--eval-episodes", "16",
+               "--checkpoint-interval", "100000", "--run-dir", run_dir, "--no-progress"]
+        subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            return float(json.load(f)["final"]["sps"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a check that the script runs)")
+    parser.add_argument("--out", default=None, help="also write the JSON to this file")
+    args = parser.parse_args()
+    q = args.quick
+    sizes = (4, 8) if q else (64, 256, 1024)
+    steps = lambda n: 2 if q else max(10, 20480 // n)  # noqa: E731
+    seconds = 0.2 if q else 4.0
+    results: dict = {"single_env": {}, "state_vector": {}, "depth_vector": {}, "ppo_sps_512": {}}
+
+    ant = gym.make("Ant-v5")
+    for backend in BACKENDS:  # interleaved with Ant twice, so that drift on a noisy machine shows
+        results["single_env"].setdefault("ant_v5_steps_per_s", []).append(round(single_env_rate(ant, seconds), 1))
+        results["single_env"][backend] = round(single_env_rate(gym.make("DexGrasp-State-v0", backend=backend),
+                                                               seconds), 1)
+    ant_rate = float(np.mean(results["single_env"]["ant_v5_steps_per_s"]))
+    results["single_env"]["mujoco_over_ant"] = round(results["single_env"]["mujoco"] / ant_rate, 3)
+    results["single_env"]["profile_mujoco"] = single_env_profile("mujoco", 50 if q else 1000)
+
+    for n in sizes:
+        row = {}
+        for backend in BACKENDS:
+            if backend == "warp" and n > 256 and q:
+                continue
+            rate, env = vector_rate("DexGrasp-State-v0", n, backend, steps(n))
+            row[backend] = round(rate, 1)
+            if backend == "mujoco":
+                row["c_physics_limit"] = round(physics_limit(env, steps(n)), 1)
+                row["mujoco_over_limit"] = round(rate / row["c_physics_limit"], 3)
+            env.close()
+        row["mujoco_over_warp"] = round(row["mujoco"] / row["warp"], 2) if "warp" in row else None
+        results["state_vector"][str(n)] = row
+    for w, h in ((64, 64), (160, 120)):
+        row = {}
+        for backend in BACKENDS:
+            rate, env = vector_rate("DexGrasp-Depth-v0", 4 if q else 64, backend, 2 if q else 10,
+                                    camera=CameraConfig(width=w, height=h))
+            row[backend] = round(rate, 1)
+            env.close()
+        row["mujoco_over_warp"] = round(row["mujoco"] / row["warp"], 2)
+        results["depth_vector"][f"{w}x{h}"] = row
+    for backend in BACKENDS:
+        results["ppo_sps_512"][backend] = ppo_sps(backend, 16 if q else 512, 2 if q else 12)
+    results["ppo_sps_512"]["mujoco_over_warp"] = round(results["ppo_sps_512"]["mujoco"]
+                                                       / results["ppo_sps_512"]["warp"], 2)
+    emit({"machine": machine(), "results": results}, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The paper's pipeline at CPU scale: the State teacher distilled (DAgger) into a Depth and a StereoRGB student.
+
+1. The teacher: the shipped ``state-teacher`` (``dexgrasp_env.load_pretrained``; trained by the CPU recipe
+   in ``algos/ppo.py``), or ``--teacher runs/<run>/checkpoint.pt``.
+2. ``algos/dagger.py`` distils it into a ``DexGrasp-Depth-v0`` student and a ``DexGrasp-StereoRGB-v0``
+   student at 64x64, each for ``--student-steps`` or ``--time-limit-s``, evaluating on the way.
+3. Teacher and students on the same 128 episodes (every shape in turn, the same seed).
+
+Writes the JSON (``--out``) and one learning-curve PNG per student next to it.
+
+    python benchmarks/pipeline_cpu.py --out benchmarks/results/pipeline_cpu-2core_$(date +%F).json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import emit, load_script, machine  # noqa: E402
+from plot_curves import plot_students  # noqa: E402
+
+import dexgrasp_env  # noqa: E402
+from dexgrasp_env.config import CameraConfig, EnvConfig  # noqa: E402
+from dexgrasp_env.evaluation import run_episodes  # noqa: E402
+
+
+
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", default="state-teacher", help="shipped policy name or ppo.py checkpoint")
+    parser.add_argument("--size", type=int, default=64, help="image width and height")
+    parser.add_argument("--students", nargs="+", default=["DexGrasp-Depth-v0", "DexGrasp-StereoRGB-v0"],
+                        help="student environment ids")
+    parser.add_argument("--num-envs", type=int, default=128, help="DAgger environments")
+    parser.add_argument("--student-steps", type=int, default=2_000_000, help="DAgger steps per student")
+    parser.add_argument("--time-limit-s", type=float, default=None, help="wall-clock limit per student")
+    parser.add_argument("--eval-interval", type=int, default=100, help="DAgger iterations between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=128, help="episodes of the final comparison")
+    parser.add_argument("--seed", type=int, default=1, help="seed of everything")
+    parser.add_argument("--runs", default="runs/pipeline_cpu", help="folder for the student runs")
+    parser.add_argument("--out", default=None, help="also write the JSON here (and the PNGs beside it)")
+    args = parser.parse_args()
+    dagger = load_script("dagger")
+    camera = CameraConfig(width=args.size, height=args.size)
+    rows, curves = {}, {}
+    for env_id in args.students:
+        name = env_id.split("-")[1].lower()
+        run_dir = os.path.join(args.runs, f"student_{name}")
+        stats = dagger.main(dagger.Args(
+            teacher=args.teacher, env_id=env_id, env=EnvConfig(camera=camera), num_envs=args.num_envs,
+            total_timesteps=args.student_steps, time_limit_s=args.time_limit_s, seed=args.seed, run_dir=run_dir,
+            eval_interval=args.eval_interval, eval_episodes=args.eval_episodes, progress=False))
+        curves[name] = stats["curve"]
+        rows[f"{name}_student"] = {k: stats[k] for k in stats if k.startswith(("student_", "teacher_"))} | {
+            "global_step": stats["global_step"], "wall_time_s": stats["wall_time_s"],
+            "heldout_action_mse": stats["heldout_action_mse"],
+            "initial_heldout_action_mse": stats["initial_heldout_action_mse"]}
+
+    # the teacher alone on the same 128 episodes (its own task: no images rendered)
+    policy, cfg = dexgrasp_env.load_pretrained(args.teacher) if not os.path.exists(args.teacher) else (None, None)
+    if policy is not None:
+        teacher = run_episodes(policy, dataclasses.replace(cfg, object_assignment="cycle"), args.eval_episodes,
+                               args.seed + 100_003)
+        rows["teacher"] = {k: teacher[k] for k in ("success_rate", "lifted_rate", "mean_return", "episodes")}
+    for name, row in rows.items():
+        if name != "teacher":
+            row["student_over_teacher_success"] = round(row["student_success_rate"]
+                                                        / max(row["teacher_success_rate"], 1e-9), 3)
+    result = {"machine": machine(), "teacher": args.teacher, "image_size": args.size, "seed": args.seed,
+              "num_envs": args.num_envs, "results": rows, "curves": curves}
+    if args.out:
+        stem = os.path.splitext(args.out)[0]
+        result["figures"] = plot_students(curves, stem)
+    emit(result, args.out)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(torch.get_num_threads())
+    main()

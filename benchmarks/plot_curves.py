@@ -1,0 +1,86 @@
+"""Learning curves as PNGs, from the ``summary.json`` of ``algos/ppo.py`` and ``algos/dagger.py`` runs.
+
+    python benchmarks/plot_curves.py ppo runs/state-teacher/summary.json --labels "palm_synergy" \
+        --out benchmarks/results/teacher_cpu-2core.png
+    python benchmarks/plot_curves.py ppo runs/a/summary.json runs/b/summary.json --labels A B --out compare.png
+
+Each curve is the deterministic evaluation the run logged (success and lifted rates against
+environment steps and against wall-clock time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_ppo(curves: dict[str, list], out: str, title: str = "") -> str:
+    """Success and lifted rate against steps (left) and wall time (right), one line pair per run."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for label, curve in curves.items():
+        steps = [p["global_step"] / 1e6 for p in curve]
+        wall = [p["wall_time_s"] / 60 for p in curve]
+        for ax, x in zip(axes, (steps, wall)):
+            line = ax.plot(x, [p["success_rate"] for p in curve], marker="o", label=f"{label}: success")[0]
+            ax.plot(x, [p["lifted_rate"] for p in curve], linestyle="--", color=line.get_color(),
+                    label=f"{label}: lifted")
+    axes[0].set_xlabel("environment steps (millions)")
+    axes[1].set_xlabel("wall-clock time (minutes)")
+    axes[0].set_ylabel("deterministic rate (128 episodes)")
+    for ax in axes:
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_students(curves: dict[str, list], stem: str) -> list[str]:
+    """One PNG per student: its success and lifted rates beside its teacher's on the same worlds."""
+    paths = []
+    for name, curve in curves.items():
+        fig, ax = plt.subplots(figsize=(6, 4))
+        steps = [p["global_step"] / 1e6 for p in curve]
+        for who, style in (("student", "-"), ("teacher", ":")):
+            ax.plot(steps, [p[f"{who}_success_rate"] for p in curve], style, marker="o", label=f"{who} success")
+            ax.plot(steps, [p[f"{who}_lifted_rate"] for p in curve], style, label=f"{who} lifted", alpha=0.6)
+        ax.set_xlabel("DAgger environment steps (millions)")
+        ax.set_ylabel("deterministic rate, same episodes")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{name} student distilled from the state teacher")
+        fig.tight_layout()
+        path = f"{stem}_{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=("ppo", "dagger"), help="which script wrote the summaries")
+    parser.add_argument("summaries", nargs="+", help="summary.json files of the runs")
+    parser.add_argument("--labels", nargs="+", default=None, help="one label per run")
+    parser.add_argument("--title", default="", help="figure title")
+    parser.add_argument("--out", required=True, help="the PNG (ppo) or the file stem (dagger)")
+    args = parser.parse_args()
+    labels = args.labels or [s.split("/")[-2] for s in args.summaries]
+    curves = {}
+    for label, path in zip(labels, args.summaries):
+        with open(path) as f:
+            curves[label] = json.load(f)["curve"]
+    print(plot_ppo(curves, args.out, args.title) if args.kind == "ppo" else plot_students(curves, args.out))
+
+
+if __name__ == "__main__":
+    main()

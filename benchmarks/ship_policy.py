@@ -1,0 +1,47 @@
+"""Ship a trained actor inside the package: ``dexgrasp_env/policies/<name>.pt2`` and ``<name>.json``.
+
+Takes the exported actor of a ``algos/ppo.py`` checkpoint (a ``torch.export`` program: no optimiser,
+no critic), the task it was trained on (plain data) and how it was made (the run's command line,
+steps, wall time, final evaluation), so that ``dexgrasp_env.load_pretrained(name)`` gives it back.
+
+    python benchmarks/ship_policy.py runs/state-teacher/checkpoint.pt --name state-teacher
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from dexgrasp_env import checkpoints
+from dexgrasp_env.pretrained import POLICY_DIR
+
+MAX_BYTES = 2 * 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="a checkpoint.pt of algos/ppo.py")
+    parser.add_argument("--name", required=True, help="the shipped policy's name")
+    parser.add_argument("--command", default=None, help="the training command to record (default: the run's)")
+    args = parser.parse_args()
+    ckpt = checkpoints.load(args.checkpoint)
+    program = ckpt["policy_export"]
+    if len(program) > MAX_BYTES:
+        raise ValueError(f"the exported actor is {len(program)} bytes; a shipped policy may have {MAX_BYTES}")
+    summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")
+    summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
+    meta = {"name": args.name, "policy_keys": list(ckpt["policy_keys"]), "env_config": ckpt["env_config"],
+            "global_step": ckpt["global_step"], "wall_time_s": round(ckpt["wall_time"], 1),
+            "command": args.command, "final_eval": summary.get("final", {}).get("eval"),
+            "train_args": ckpt["args"]}
+    os.makedirs(POLICY_DIR, exist_ok=True)
+    with open(os.path.join(POLICY_DIR, f"{args.name}.pt2"), "wb") as f:
+        f.write(program)
+    with open(os.path.join(POLICY_DIR, f"{args.name}.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"{args.name}: {len(program) / 2**20:.2f} MiB actor, {ckpt['global_step']} steps -> {POLICY_DIR}")
+
+
+if __name__ == "__main__":
+    main()

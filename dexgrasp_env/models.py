@@ -1,0 +1,194 @@
+"""Network pieces shared by the training scripts (``algos/ppo.py``, ``algos/dagger.py``) and the shipped policies.
+
+One copy of each: running observation statistics (merged across data-parallel ranks), the Isaac Lab
+convolutional trunk, the stereo encoder, the observation encoder that fuses vector and image keys,
+and the export of an actor to a ``torch.export`` program that loads without this package's code.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+
+class RunningMeanStd(nn.Module):
+    """Running mean and variance (a module, so they travel with the state dict).
+
+    Under ``torch.distributed`` (data parallel) every update merges the statistics of all ranks, so
+    the replicas normalise identically.
+    """
+
+    def __init__(self, shape=(), eps: float = 1e-4):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("var", torch.ones(shape))
+        self.register_buffer("count", torch.tensor(eps))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        x = x.reshape(-1, *self.mean.shape).float()
+        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            stats = torch.cat([batch_mean.flatten(), (batch_var + batch_mean**2).flatten()])
+            dist.all_reduce(stats)
+            stats /= dist.get_world_size()
+            batch_mean = stats[: batch_mean.numel()].view_as(batch_mean)
+            batch_var = stats[batch_mean.numel():].view_as(batch_var) - batch_mean**2
+            n *= dist.get_world_size()
+        delta, total = batch_mean - self.mean, self.count + n
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-5.0, 5.0)
+
+
+def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
+    """Orthogonal weights, constant bias (CleanRL's initialisation)."""
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(sizes, out: int | None = None, out_std: float = 1.0) -> nn.Sequential:
+    """Linear + ELU layers of the given widths, and optionally a final linear layer to ``out``."""
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [layer_init(nn.Linear(a, b)), nn.ELU()]
+    if out is not None:
+        layers.append(layer_init(nn.Linear(sizes[-1], out), std=out_std))
+    return nn.Sequential(*layers)
+
+
+def conv_trunk(channels: int) -> nn.Sequential:
+    """Conv 16/32/64 (kernel 3) with max-pooling (Isaac Lab's CNN).
+
+    The first convolution has stride 2: at full resolution its activations would dominate the
+    learner's memory (16 MB per 160x120 sample for backward, against 4 MB with the stride).
+    """
+    return nn.Sequential(nn.Conv2d(channels, 16, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+
+
+class ImageEncoder(nn.Module):
+    """One image key (depth, or one colour image) through the trunk and a linear projection."""
+
+    def __init__(self, shape, out: int = 256, scale: float = 1.0):
+        super().__init__()
+        self.scale = scale
+        self.conv = nn.Sequential(conv_trunk(shape[0]), nn.Flatten())
+        with torch.no_grad():
+            n = self.conv(torch.zeros(1, *shape)).shape[1]
+        self.proj = nn.Sequential(layer_init(nn.Linear(n, out)), nn.ELU())
+
+    def forward(self, x):
+        return self.proj(self.conv(x.float() * self.scale))
+
+
+class StereoEncoder(nn.Module):
+    """One convolutional trunk shared by both eyes; the two feature maps fused location by location.
+
+    Why concatenation of the *spatial* maps (channels of the left map next to the right map's at
+    every location, then a 1x1 convolution): the stereo signal is disparity, a horizontal shift of
+    the same structure between the eyes. Keeping both maps aligned location by location lets the
+    fusion layer compare them where they overlap, which global per-eye vectors would have lost.
+    With a 6 cm baseline at ~1 m the disparities are a few pixels of the pooled map, which the 1x1
+    convolution after three poolings (receptive field ~30 px) spans.
+    """
+
+    def __init__(self, shape, out: int = 256):
+        super().__init__()
+        self.trunk = conv_trunk(shape[0])
+        self.fuse = nn.Sequential(nn.Conv2d(128, 64, 1), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            n = self.fuse(torch.cat([self.trunk(torch.zeros(1, *shape))] * 2, 1)).shape[1]
+        self.proj = nn.Sequential(layer_init(nn.Linear(n, out)), nn.ELU())
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        both = self.trunk(torch.cat([left, right], 0).float() / 255.0)  # one pass for both eyes
+        fl, fr = both.chunk(2, 0)
+        return self.proj(self.fuse(torch.cat([fl, fr], 1)))
+
+
+IMAGE_SCALES = {"left": 1 / 255, "right": 1 / 255}
+"""Pixel scale of the colour keys; depth is scaled by 1 / the far end of the camera's range."""
+
+
+class ObsEncoder(nn.Module):
+    """Observation keys to one feature vector: vector keys normalised, depth through a CNN, a stereo
+    pair through :class:`StereoEncoder`; all concatenated and passed through an MLP.
+
+    Args:
+        spaces: ``{key: gymnasium Box}`` of (at least) ``keys``.
+        keys: The keys this encoder reads, in order.
+        depth_far: Depth is divided by this (the camera's far range).
+        hidden: Widths of the MLP after the fusion.
+    """
+
+    def __init__(self, spaces: dict, keys, depth_far: float = 1.6, hidden=(512, 256, 128)):
+        super().__init__()
+        self.keys = tuple(keys)
+        self.norms, self.images = nn.ModuleDict(), nn.ModuleDict()
+        self.stereo = StereoEncoder(spaces["left"].shape) if {"left", "right"} <= set(self.keys) else None
+        width = 256 if self.stereo is not None else 0
+        for k in self.keys:
+            shape = spaces[k].shape
+            if len(shape) == 3:
+                if self.stereo is None or k not in ("left", "right"):
+                    self.images[k] = ImageEncoder(shape, scale=IMAGE_SCALES.get(k, 1.0 / depth_far))
+                    width += 256
+            else:
+                self.norms[k] = RunningMeanStd(shape)
+                width += shape[0]
+        self.trunk = mlp((width, *hidden))
+        self.out_dim = hidden[-1]
+
+    def update_norms(self, obs: dict) -> None:
+        for k, norm in self.norms.items():
+            norm.update(obs[k])
+
+    def forward(self, obs: dict) -> torch.Tensor:
+        parts = [self.stereo(obs["left"], obs["right"])] if self.stereo is not None else []
+        parts += [self.images[k](obs[k]) if k in self.images else self.norms[k].normalize(obs[k])
+                  for k in self.keys if k in self.images or k in self.norms]
+        return self.trunk(torch.cat(parts, dim=-1))
+
+
+class GaussianActor(nn.Module):
+    """An encoder and a Gaussian head: ``obs dict -> (action mean, action std)``; what gets exported."""
+
+    def __init__(self, encoder: ObsEncoder, n_actions: int, init_log_std: float = 0.0):
+        super().__init__()
+        self.encoder = encoder
+        self.mean = layer_init(nn.Linear(encoder.out_dim, n_actions), std=0.01)
+        self.log_std = nn.Parameter(torch.full((1, n_actions), float(init_log_std)))
+
+    def forward(self, obs: dict[str, torch.Tensor]):
+        mean = self.mean(self.encoder(obs))
+        return mean, self.log_std.expand_as(mean).exp()
+
+
+def export_policy(actor: nn.Module, keys, example_obs: dict) -> bytes:
+    """``actor`` (``obs dict -> (mean, std)``) as a ``torch.export`` program for any batch size.
+
+    Loadable without this package's code: ``torch.export.load(io.BytesIO(data)).module()(obs)``.
+    """
+    keys = tuple(keys)
+    example = {k: example_obs[k][:2].detach() for k in keys}
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(actor.eval(), (example,), dynamic_shapes=({k: {0: batch} for k in keys},))
+    actor.train()
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+def load_policy(data: bytes, device: str | torch.device = "cpu") -> nn.Module:
+    """An exported policy (:func:`export_policy`) as a module ``obs dict -> (mean, std)``."""
+    return torch.export.load(io.BytesIO(data)).module().to(device)

@@ -1,0 +1,198 @@
+"""Domain randomization: what each resetting world gets, drawn from counter-based random numbers.
+
+A reset draws one block of uniform numbers per world from ``(seed, environment, episode)``
+(:func:`reset_draws` names the slots); a step that needs noise draws one block from ``(seed,
+environment, episode, step)`` (:data:`STEP_DRAWS`). The functions here turn those numbers into the
+object, its physics and the scene's appearance, as per-world model field writes; they know the
+config and the simulator's named ids, never the backend.
+
+Friction: the object's geoms have contact priority (:mod:`dexgrasp_env.robot.scene`), so every
+contact with the object (fingers, palm, table) uses the object's sampled coefficient. Without the
+priority MuJoCo would take the larger of the two geoms' coefficients, and any object friction below
+the robot's and the table's 1.0 would change nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from dexgrasp_env.config import CurriculumConfig, EnvConfig, RandomizationConfig
+from dexgrasp_env.robot import objects
+from dexgrasp_env.rotations import quat_from_rotvec, quat_mul, quat_rotate
+
+Blocks = tuple[tuple[str, int], ...]
+STEP_DRAWS: Blocks = (("push", 4), ("obs_joint", 23), ("obs_object", 3))
+"""Uniform numbers drawn per world and step (when observation noise or pushes are on): pushes before the
+physics step, observation noise after it, from the key of ``(seed, environment, episode, step)``."""
+
+
+def reset_draws(num_actuators: int, num_lights: int) -> Blocks:
+    """Uniform numbers a reset draws per world, by purpose."""
+    return (("shape", 1), ("size", 1), ("mass", 1), ("friction", 1), ("gain", num_actuators), ("camera", 6),
+            ("light", num_lights), ("color", 6), ("spawn", 3), ("goal", 3), ("arm", 7))
+
+
+def split_draws(u: torch.Tensor, blocks: Blocks) -> dict[str, torch.Tensor]:
+    """``(N, total)`` uniform numbers as named ``(N, size)`` views."""
+    out, start = {}, 0
+    for name, size in blocks:
+        out[name] = u[:, start : start + size]
+        start += size
+    return out
+
+
+def lerp_range(full: tuple[float, float], nominal: float, difficulty: float) -> tuple[float, float]:
+    """The curriculum's range at ``difficulty`` in [0, 1] between ``nominal`` and ``full``."""
+    lo, hi = full
+    return nominal + difficulty * (lo - nominal), nominal + difficulty * (hi - nominal)
+
+
+def _scaled(u: torch.Tensor, full, nominal: float, difficulty: float) -> torch.Tensor:
+    lo, hi = lerp_range(full, nominal, difficulty)
+    return lo + (hi - lo) * u
+
+
+class Curriculum:
+    """The curriculum (the paper's ADR): the difficulty grows by ``step`` whenever the success rate of
+    the last ``min_episodes`` finished episodes passes ``threshold``. Without a curriculum the
+    difficulty is 1 (the full ranges)."""
+
+    def __init__(self, cfg: CurriculumConfig) -> None:
+        self.cfg = cfg
+        self.difficulty = cfg.initial_difficulty if cfg.enabled else 1.0
+        self.episodes = self.successes = 0
+
+    def update(self, ended: int, successes: int) -> float:
+        """Count ``ended`` finished episodes, ``successes`` of them successful; returns the difficulty."""
+        if not self.cfg.enabled or not ended:
+            return self.difficulty
+        self.episodes += ended
+        self.successes += successes
+        if self.episodes >= self.cfg.min_episodes:
+            if self.successes / self.episodes > self.cfg.threshold:
+                self.difficulty = min(1.0, self.difficulty + self.cfg.step)
+            self.episodes = self.successes = 0
+        return self.difficulty
+
+
+@dataclass
+class ObjectDraw:
+    """The objects of the resetting worlds: geom kind, MuJoCo size triple, mass, friction (all ``(N, ...)``)."""
+
+    kind: torch.Tensor
+    size: torch.Tensor
+    mass: torch.Tensor
+    friction: torch.Tensor
+
+
+class Randomizer:
+    """Turns a world's random numbers into its object, physics and appearance.
+
+    Args:
+        cfg: The task config (its ``randomization``, ``shapes`` and ``object_assignment``).
+        sim: The simulator (for ids and the fields' compiled defaults).
+    """
+
+    def __init__(self, cfg: EnvConfig, sim) -> None:
+        self.cfg, self.sim = cfg, sim
+        dev = sim.device
+        f32 = dict(device=dev, dtype=torch.float32)
+        shapes = objects.select_shapes(cfg.shapes)
+        self.shape_kind = torch.tensor([s.kind for s in shapes], device=dev)
+        self.shape_size = torch.tensor([s.size for s in shapes], **f32)
+        self.shape_mass = torch.tensor([s.mass for s in shapes], **f32)
+        self.object_geoms = sim.object_geoms.to(dev)
+        self.kinds = torch.arange(len(objects.KINDS), device=dev)
+        self.defaults = {k: v.to(dev) for k, v in sim.defaults.items()}
+        self.rig_cameras = torch.tensor([sim.camera_ids[c] for c in ("depth", "left", "right")], device=dev)
+        self.nu = sim.mjm.nu
+        self.draws = reset_draws(sim.mjm.nu, sim.mjm.nlight)
+
+    @property
+    def rc(self) -> RandomizationConfig:
+        return self.cfg.randomization
+
+    # ------------------------------------------------------------------------------------------
+    def draw_objects(self, u: dict[str, torch.Tensor], env_index: torch.Tensor, difficulty: float) -> ObjectDraw:
+        """Each world's shape (by its draw, or ``env_index`` in ``cycle`` assignment), size, mass, friction."""
+        rc, count = self.rc, len(self.shape_kind)
+        if self.cfg.object_assignment == "cycle":
+            choice = env_index % count
+        else:
+            choice = (u["shape"][:, 0] * count).long().clamp_max(count - 1)
+        size, mass = self.shape_size[choice], self.shape_mass[choice]
+        if rc.object_size_scale is not None:
+            size = size * _scaled(u["size"], rc.object_size_scale, 1.0, difficulty)
+        if rc.object_mass_scale is not None:
+            mass = mass * _scaled(u["mass"][:, 0], rc.object_mass_scale, 1.0, difficulty)
+        friction = (_scaled(u["friction"][:, 0], rc.friction, 1.0, difficulty) if rc.friction is not None
+                    else torch.ones_like(mass))
+        return ObjectDraw(self.shape_kind[choice], size, mass, friction)
+
+    def object_fields(self, draw: ObjectDraw) -> list[tuple[str, torch.Tensor, object]]:
+        """``(field, value, index)`` writes that give each world its object.
+
+        The object body carries one geom per kind; the active one gets the size, the others
+        shrink to :data:`~dexgrasp_env.robot.objects.HIDDEN_SIZE` inside it.
+        """
+        sim, d = self.sim, self.defaults
+        n = draw.kind.shape[0]
+        active = draw.kind.unsqueeze(1) == self.kinds  # (N, kinds)
+        hidden = torch.full_like(draw.size, objects.HIDDEN_SIZE).unsqueeze(1)
+        geom_size = torch.where(active.unsqueeze(-1), draw.size.unsqueeze(1), hidden)
+        flat_kind, flat_size = self.kinds.repeat(n), geom_size.reshape(-1, 3)
+        half = objects.half_extents(flat_kind, flat_size).view(n, -1, 3)
+        aabb = torch.stack([torch.zeros_like(half), half], dim=2)
+        rbound = objects.bounding_radius(flat_kind, flat_size).view(n, -1)
+        inertia = objects.inertia(draw.kind, draw.size, draw.mass)
+        og, ob = self.object_geoms, sim.object_body
+        friction = d["geom_friction"][og].expand(n, -1, -1).clone()
+        friction[..., 0] = draw.friction.unsqueeze(1)
+        # the subtree masses place each tree's centre of mass, the reference point of the
+        # spatial dynamics: stale values here break the solve at speed
+        subtree = d["body_subtreemass"].expand(n, -1).clone()
+        subtree[:, ob] = draw.mass
+        subtree[:, 0] += draw.mass - d["body_subtreemass"][ob]
+        inv = torch.stack([1.0 / draw.mass, (1.0 / inertia).mean(-1)], dim=-1)  # as mj_setConst computes them
+        return [("geom_size", geom_size, og), ("geom_aabb", aabb, og), ("geom_rbound", rbound, og),
+                ("geom_friction", friction, og), ("body_mass", draw.mass, ob), ("body_subtreemass", subtree, None),
+                ("body_inertia", inertia, ob), ("body_invweight0", inv, ob),
+                ("dof_invweight0", inv.repeat_interleave(3, dim=1), sim.object_qvel)]
+
+    def appearance_fields(self, u: dict[str, torch.Tensor],
+                          difficulty: float) -> list[tuple[str, torch.Tensor, object]]:
+        """``(field, value, index)`` writes of servo gains, camera extrinsics, lights and colours."""
+        rc, d = self.rc, self.defaults
+        n = u["gain"].shape[0]
+        dev = u["gain"].device
+        out = []
+        if rc.actuator_gain_scale is not None:
+            g = _scaled(u["gain"], rc.actuator_gain_scale, 1.0, difficulty)
+            gain = d["actuator_gainprm"] * torch.cat([g.unsqueeze(-1), torch.ones(n, self.nu, 9, device=dev)], -1)
+            bias = d["actuator_biasprm"] * g.unsqueeze(-1)
+            out += [("actuator_gainprm", gain, None), ("actuator_biasprm", bias, None)]
+        if rc.camera_position_noise is not None or rc.camera_rotation_noise_deg is not None:
+            c = 2.0 * u["camera"] - 1.0
+            pos_noise = (rc.camera_position_noise or 0.0) * difficulty * c[:, :3]
+            rot_noise = math.radians(rc.camera_rotation_noise_deg or 0.0) * difficulty * c[:, 3:]
+            cams = self.rig_cameras
+            base_pos, base_quat = d["cam_pos"][cams], d["cam_quat"][cams]  # (C, 3), (C, 4)
+            centre = base_pos.mean(0)
+            dq = quat_from_rotvec(rot_noise).unsqueeze(1)  # (N, 1, 4): one rigid motion of the whole rig
+            rotated = quat_rotate(dq, (base_pos - centre).expand(n, -1, -1))
+            out += [("cam_pos", centre + rotated + pos_noise.unsqueeze(1), cams),
+                    ("cam_quat", quat_mul(dq, base_quat.unsqueeze(0)), cams)]
+        if rc.light_scale is not None:
+            s = _scaled(u["light"], rc.light_scale, 1.0, difficulty)
+            out.append(("light_diffuse", (d["light_diffuse"] * s.unsqueeze(-1)).clamp(0, 1), None))
+        if rc.color_noise is not None:
+            c = (2.0 * u["color"] - 1.0) * rc.color_noise * difficulty
+            rgba = d["geom_rgba"].expand(n, -1, -1).clone()
+            og, table = self.object_geoms, self.sim.table_geom
+            rgba[:, og, :3] = (rgba[:, og, :3] + c[:, None, :3]).clamp(0, 1)
+            rgba[:, table, :3] = (rgba[:, table, :3] + c[:, 3:]).clamp(0, 1)
+            out.append(("geom_rgba", rgba, None))
+        return out

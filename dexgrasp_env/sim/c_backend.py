@@ -1,0 +1,276 @@
+"""C MuJoCo: one ``MjModel`` per world, stepped in parallel by ``mujoco.rollout`` (the CPU path).
+
+Why this backend: MuJoCo Warp on Warp's CPU device costs ~10 ms of launch overhead per physics
+step whatever the batch, so one world steps ~60 times a second; the C library steps the same model
+~50,000 times a second per core. ``mujoco.rollout`` runs a batch of worlds on a C++ thread pool
+with the GIL released, each world with its own ``MjModel`` (so object shapes, masses, friction
+and gains differ per world), and no Python loop over worlds.
+
+How a control step runs:
+
+1. The float32 state the task layer sees (``qpos``, ``qvel``, ``ctrl``) is packed into one float64
+   ``(N, 1 + nq + nv)`` array (``mjSTATE_FULLPHYSICS``: time, qpos, qvel).
+2. One rollout of ``decimation`` physics steps per world, on the per-world models.
+3. One rollout of a single step on a *kinematics model*: the same scene with every force,
+   contact and constraint switched off and frame sensors on every site and arm link. The
+   sensors of ``mj_step`` are evaluated before it integrates, so this step's sensor data are the
+   frames of the state just computed (its own integration is thrown away). One model serves all
+   worlds: frames do not depend on the per-world fields.
+
+Per-world fields are written into the models of the worlds that changed (a loop over the few
+worlds that reset). Images come from the MuJoCo Warp batch renderer on a Warp copy of the state.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import mujoco
+import numpy as np
+import torch
+from mujoco import rollout
+
+from dexgrasp_env.config import EnvConfig
+from dexgrasp_env.robot import kuka_allegro as ka
+from dexgrasp_env.robot.scene import build_spec
+from dexgrasp_env.sim.base import BATCHED_FIELDS, Simulator, available_cores
+
+_KINEMATICS_OFF = (
+    "mjDSBL_CONSTRAINT", "mjDSBL_CONTACT", "mjDSBL_GRAVITY", "mjDSBL_ACTUATION", "mjDSBL_SPRING", "mjDSBL_DAMPER",
+    "mjDSBL_FRICTIONLOSS", "mjDSBL_LIMIT", "mjDSBL_EQUALITY", "mjDSBL_WARMSTART", "mjDSBL_MIDPHASE",
+)
+
+
+def resolve_threads(threads: int | None) -> int:
+    """Threads of the C backend's pool: ``None`` means every core this process may use."""
+    if threads is None:
+        return available_cores()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"sim_threads={threads!r} must be an integer >= 1 (or None: all {available_cores()} cores)")
+    return int(threads)
+
+
+def kinematics_model(cfg: EnvConfig) -> tuple[mujoco.MjModel, dict[str, slice]]:
+    """The scene with forces off and frame sensors on, and where each block of sensor data sits.
+
+    Blocks: ``site_pos`` (nsite x 3) and ``site_quat`` (nsite x 4) of every site; for the 7 arm joints
+    ``arm_anchor`` and ``arm_axis`` (7 x 3 each). Every arm joint of the iiwa turns about an axis of
+    its link's frame through the link's origin, so these are frame sensors of the links: the
+    link's origin and the link axis the joint turns about.
+    """
+    spec = build_spec(cfg)
+    st, ot = mujoco.mjtSensor, mujoco.mjtObj
+    sites = [s.name for s in spec.sites]
+    links, axis_sensor = [], None
+    for name in ka.ARM_JOINTS:
+        joint = spec.joint(name)
+        axis = np.asarray(joint.axis, dtype=float)
+        axis = axis / np.linalg.norm(axis)
+        k = int(np.argmax(np.abs(axis)))
+        sensor = (st.mjSENS_FRAMEXAXIS, st.mjSENS_FRAMEYAXIS, st.mjSENS_FRAMEZAXIS)[k]
+        if np.any(joint.pos != 0) or abs(axis[k]) != 1.0 or axis[k] < 0 or axis_sensor not in (None, sensor):
+            raise NotImplementedError(f"arm joint {name!r} (axis {joint.axis}, pos {joint.pos}) is not a turn about "
+                                      f"a positive axis of its link through the link's origin, as the C backend's "
+                                      f"frame sensors assume")
+        axis_sensor = sensor
+        links.append(joint.parent.name)
+    blocks = [("site_pos", st.mjSENS_FRAMEPOS, ot.mjOBJ_SITE, sites, 3),
+              ("site_quat", st.mjSENS_FRAMEQUAT, ot.mjOBJ_SITE, sites, 4),
+              ("arm_anchor", st.mjSENS_FRAMEPOS, ot.mjOBJ_XBODY, links, 3),
+              ("arm_axis", axis_sensor, ot.mjOBJ_XBODY, links, 3)]
+    slices, start = {}, 0
+    for key, sensor, objtype, names, dim in blocks:
+        for name in names:
+            spec.add_sensor(type=sensor, objtype=objtype, objname=name)
+        slices[key] = slice(start, start + dim * len(names))
+        start += dim * len(names)
+    model = spec.compile()
+    for flag in _KINEMATICS_OFF:
+        model.opt.disableflags |= int(getattr(mujoco.mjtDisableBit, flag))
+    return model, slices
+
+
+class MujocoSim(Simulator):
+    """The worlds as C MuJoCo models on CPU threads (see the module docstring).
+
+    Args:
+        cfg, num_worlds, device, cameras: As :class:`~dexgrasp_env.sim.base.Simulator`; the
+            device must be the CPU.
+        threads: Threads of the rollout pool (``None``: ``cfg.sim_threads``, else every core).
+    """
+
+    backend = "mujoco"
+
+    def __init__(self, cfg: EnvConfig, num_worlds: int, device: str | torch.device = "cpu", *,
+                 cameras: tuple[str, ...] = (), threads: int | None = None) -> None:
+        super().__init__(cfg, num_worlds, device, cameras=cameras)
+        if self.device.type != "cpu":
+            raise ValueError(f"backend='mujoco' (C MuJoCo) runs on the CPU only, got device {str(self.device)!r}; "
+                             f"use backend='warp' or 'auto' on CUDA")
+        self.threads = resolve_threads(threads if threads is not None else cfg.sim_threads)
+        n = self.num_worlds
+        m = copy.copy(self.mjm)  # the template of the per-world models (self.mjm stays as compiled)
+        dsbl = mujoco.mjtDisableBit
+        # The midphase tests each body's compile-time bounding-volume tree, which knows nothing of the
+        # per-world object sizes; broadphase + narrowphase alone find the same contacts here.
+        m.opt.disableflags |= int(dsbl.mjDSBL_MIDPHASE)
+        # A world whose state blows up is otherwise reset to qpos0 by MuJoCo without a word; keep it
+        # broken so that the task layer sees it, resets it properly and counts it.
+        m.opt.disableflags |= int(dsbl.mjDSBL_AUTORESET)
+        self.models = [copy.copy(m) for _ in range(n)]
+        self._kin_model, self._sensor = kinematics_model(cfg)
+        self._kin_models = [self._kin_model] * n
+        nthread = min(self.threads, n) if n > 1 else 0
+        nthread = 0 if nthread == 1 else nthread
+        self._pool = rollout.Rollout(nthread=nthread)
+        self._datas = [mujoco.MjData(m) for _ in range(max(nthread, 1))]
+        self._kin_datas = [mujoco.MjData(self._kin_model) for _ in range(max(nthread, 1))]
+        self._spec_full = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        self._spec_ctrl = int(mujoco.mjtState.mjSTATE_CTRL)
+        nstate = mujoco.mj_stateSize(m, self._spec_full)
+        if nstate != 1 + m.nq + m.nv:
+            raise RuntimeError(f"unexpected physics state size {nstate} (expected time, qpos, qvel)")
+        self._qpos_cols, self._qvel_cols = slice(1, 1 + m.nq), slice(1 + m.nq, nstate)
+        steps = cfg.decimation
+        # float64 buffers shared with numpy (rollout reads and writes these in place)
+        self._state = np.zeros((n, nstate))
+        self._ctrl_in = np.zeros((n, steps, m.nu))
+        self._out = np.zeros((n, steps, nstate))
+        self._sens = np.zeros((n, 1, self._kin_model.nsensordata))
+        self._min_advance = (steps - 0.5) * cfg.physics_dt
+
+        f32 = dict(dtype=torch.float32)
+        # the float32 state the task layer sees is one tensor with the float64 state's layout, so that
+        # packing and unpacking are one copy each
+        self._state32 = torch.zeros(n, nstate, **f32)
+        self.qpos, self.qvel = self._state32[:, self._qpos_cols], self._state32[:, self._qvel_cols]
+        self.qpos.copy_(torch.as_tensor(m.qpos0, **f32))
+        self.ctrl = torch.zeros(n, m.nu, **f32)
+        self._state32_np, self._ctrl_np = self._state32.numpy(), self.ctrl.numpy()
+        mocap_bodies = [b for b in range(m.nbody) if m.body_mocapid[b] >= 0]
+        self.mocap_pos = torch.as_tensor(m.body_pos[mocap_bodies], **f32).repeat(n, 1, 1)
+        self._sens32 = torch.zeros(n, self._kin_model.nsensordata, **f32)
+        self._sens32_np = self._sens32.numpy()
+        k = self._sensor
+        self.site_xpos = self._sens32[:, k["site_pos"]].view(n, -1, 3)
+        self.site_xquat = self._sens32[:, k["site_quat"]].view(n, -1, 4)
+        self.arm_anchor = self._sens32[:, k["arm_anchor"]].view(n, 7, 3)
+        self.arm_axis = self._sens32[:, k["arm_axis"]].view(n, 7, 3)
+        self._make_views()
+        # the same frames for a configuration with other arm angles (arm_frames)
+        self._arm_cols = slice(1 + self.arm_qpos.start, 1 + self.arm_qpos.stop)
+        self._at_state, self._at_sens = np.zeros_like(self._state), np.zeros_like(self._sens)
+        at32 = torch.zeros_like(self._sens32)
+        self._at_sens32_np = at32.numpy()
+        site_pos = at32[:, k["site_pos"]].view(n, -1, 3)
+        self._at_views = (site_pos[:, self.palm_site], at32[:, k["arm_axis"]].view(n, 7, 3),
+                          at32[:, k["arm_anchor"]].view(n, 7, 3))
+
+        shapes = self.field_shapes()
+        self.defaults = {name: torch.as_tensor(getattr(m, name), **f32).reshape(shapes[name])
+                         for name in BATCHED_FIELDS}
+        self.fields = {name: v.expand(n, *v.shape).clone() for name, v in self.defaults.items()}
+        self._dirty = torch.zeros(n, dtype=torch.bool)
+        self._any_dirty = False
+        self._mirror = None  # a Warp copy of the worlds, made when images are first needed
+        self._rig = None
+        self.forward()
+
+    # ------------------------------------------------------------------------------------------
+    def _fields_changed(self, name: str, mask: torch.Tensor) -> None:
+        self._dirty |= mask
+        self._any_dirty = True
+
+    def _sync_models(self) -> None:
+        """Write the per-world fields of the worlds that changed into their models."""
+        if not self._any_dirty:
+            return
+        worlds = self._dirty.nonzero()[:, 0].tolist()
+        values = {name: field.numpy() for name, field in self.fields.items()}
+        for i in worlds:
+            model = self.models[i]
+            for name, value in values.items():
+                dst = getattr(model, name)
+                dst[...] = value[i].reshape(dst.shape)
+        self._dirty.zero_()
+        self._any_dirty = False
+
+    def _clear_dynamics(self, mask: torch.Tensor) -> None:
+        # the clock; rollout starts every control step with a cold warm start (it returns none)
+        self._state32[:, 0].masked_fill_(mask, 0.0)
+
+    def _kinematics(self) -> None:
+        self._pool.rollout(self._kin_models, self._kin_datas, self._state, None, control_spec=self._spec_ctrl,
+                           skip_checks=True, nstep=1, sensordata=self._sens)
+        np.copyto(self._sens32_np, self._sens[:, 0])
+
+    # (numpy on these CPU buffers: a numpy call costs a fraction of a torch op's dispatch, and at
+    # one environment the per-call cost is all there is)
+    def forward(self) -> None:
+        np.copyto(self._state, self._state32_np)
+        self._kinematics()
+
+    def arm_frames(self, arm_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        np.copyto(self._at_state, self._state)
+        np.copyto(self._at_state[:, self._arm_cols], arm_q.numpy())
+        self._pool.rollout(self._kin_models, self._kin_datas, self._at_state, None, control_spec=self._spec_ctrl,
+                           skip_checks=True, nstep=1, sensordata=self._at_sens)
+        np.copyto(self._at_sens32_np, self._at_sens[:, 0])
+        return self._at_views
+
+    def step(self) -> None:
+        self._sync_models()
+        np.copyto(self._state, self._state32_np)
+        np.copyto(self._ctrl_in, self._ctrl_np[:, None, :])
+        self._pool.rollout(self.models, self._datas, self._state, self._ctrl_in, control_spec=self._spec_ctrl,
+                           skip_checks=True, nstep=self.cfg.decimation, state=self._out)
+        last = self._out[:, -1]
+        # rollout stops a world at its first warning (a bad acceleration): its clock then falls behind
+        stalled = last[:, 0] < self._state[:, 0] + self._min_advance
+        # the state is float32 (as on MuJoCo Warp): the next step and these frames start from the rounded
+        # values, so that re-packing an untouched world (forward() after a partial reset) changes nothing
+        np.copyto(self._state32_np, last)
+        np.copyto(self._state, self._state32_np)
+        if stalled.any():
+            self.qvel.masked_fill_(torch.from_numpy(stalled).unsqueeze(1), float("nan"))
+        self._kinematics()
+
+    # ------------------------------------------------------------------------------------------
+    def _warp_copy(self):
+        """The Warp batch holding a copy of the worlds (state and fields) for the renderer."""
+        from dexgrasp_env.sim.warp_backend import WarpBatch
+
+        if self._mirror is None:
+            self._mirror = WarpBatch(self.mjm, self.num_worlds, self.device, nconmax=1, njmax=1)
+        b = self._mirror
+        for name, field in self.fields.items():
+            b.fields[name].copy_(field)
+        import warp as wp
+
+        wp.to_torch(b.data.qpos).copy_(self.qpos)
+        wp.to_torch(b.data.mocap_pos).copy_(self.mocap_pos)
+        b.kinematics()
+        return b
+
+    def render(self) -> dict[str, torch.Tensor]:
+        if not self.cameras:
+            raise RuntimeError("this simulator was built without cameras")
+        batch = self._warp_copy()
+        if self._rig is None:
+            self._rig = batch.renderer(self.cameras, (self.cfg.camera.width, self.cfg.camera.height))
+        return self._rig.render()
+
+    def render_viewer(self, width: int = 320, height: int = 240) -> torch.Tensor:
+        from dexgrasp_env.sim.warp_backend import viewer_frames
+
+        return viewer_frames(self._warp_copy(), width, height)
+
+    def memory_bytes(self) -> int:
+        arrays = (self._state, self._ctrl_in, self._out, self._sens)
+        tensors = (self._state32, self.ctrl, self.mocap_pos, self._sens32, *self.fields.values())
+        total = sum(a.nbytes for a in arrays) + sum(t.nbytes for t in tensors)
+        total += sum(m.nbuffer for m in self.models) + self._kin_model.nbuffer
+        total += sum(d.nbuffer + d.narena for d in self._datas + self._kin_datas)
+        if self._mirror is not None:
+            total += self._mirror.memory_bytes()
+        return total

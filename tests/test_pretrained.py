@@ -1,0 +1,32 @@
+"""The shipped State teacher: loads without running code from a file, and grasps and lifts."""
+
+import dataclasses
+import os
+
+import pytest
+import torch
+
+import dexgrasp_env
+from dexgrasp_env.evaluation import run_episodes
+from dexgrasp_env.pretrained import POLICY_DIR
+
+
+def test_shipped_teacher_is_small_and_plain_data():
+    assert os.path.getsize(os.path.join(POLICY_DIR, "state-teacher.pt2")) <= 2 * 2**20
+    policy, config = dexgrasp_env.load_pretrained("state-teacher")
+    assert config.action_mode == "palm_synergy" and policy.keys == ("state",)
+    obs = {"state": torch.zeros(3, 93 + 11)}
+    assert policy(obs).shape == (3, 11)
+    with pytest.raises(ValueError, match="no shipped policy named 'nope'"):
+        dexgrasp_env.load_pretrained("nope")
+
+
+@pytest.mark.parametrize("seed", [7, 2026])
+def test_shipped_teacher_reproduces_its_success_rate(seed):
+    """128 episodes, every shape in turn, any seed: within 0.05 of the success rate recorded at training."""
+    policy, config = dexgrasp_env.load_pretrained("state-teacher")
+    recorded = policy.info["final_eval"]
+    result = run_episodes(policy, dataclasses.replace(config, object_assignment="cycle"), 128, seed=seed)
+    print(f"seed {seed}: {result}; recorded {recorded}")
+    assert abs(result["success_rate"] - recorded["success_rate"]) <= 0.05
+    assert result["success_rate"] >= 0.85 and result["lifted_rate"] >= 0.9
