@@ -18,15 +18,15 @@ import dataclasses
 import os
 import sys
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, load_script, machine  # noqa: E402
 from plot_curves import plot_students  # noqa: E402
 
 import dexgrasp_env  # noqa: E402
+from dexgrasp_env import checkpoints  # noqa: E402
 from dexgrasp_env.config import CameraConfig, EnvConfig  # noqa: E402
 from dexgrasp_env.evaluation import run_episodes  # noqa: E402
+from dexgrasp_env.models import load_policy  # noqa: E402
 
 
 
@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--student-steps", type=int, default=2_000_000, help="DAgger steps per student")
     parser.add_argument("--time-limit-s", type=float, default=None, help="wall-clock limit per student")
     parser.add_argument("--eval-interval", type=int, default=100, help="DAgger iterations between evaluations")
+    parser.add_argument("--curve-episodes", type=int, default=32, help="episodes of each evaluation on the way")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes of the final comparison")
     parser.add_argument("--seed", type=int, default=1, help="seed of everything")
     parser.add_argument("--runs", default="runs/pipeline_cpu", help="folder for the student runs")
@@ -49,6 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     dagger = load_script("dagger")
     camera = CameraConfig(width=args.size, height=args.size)
+    seed = args.seed + 100_003  # the same worlds for the teacher and every student
     rows, curves = {}, {}
     for env_id in args.students:
         name = env_id.split("-")[1].lower()
@@ -56,23 +58,33 @@ def main() -> None:
         stats = dagger.main(dagger.Args(
             teacher=args.teacher, env_id=env_id, env=EnvConfig(camera=camera), num_envs=args.num_envs,
             total_timesteps=args.student_steps, time_limit_s=args.time_limit_s, seed=args.seed, run_dir=run_dir,
-            eval_interval=args.eval_interval, eval_episodes=args.eval_episodes, progress=False))
+            eval_interval=args.eval_interval, eval_episodes=args.curve_episodes, progress=False))
         curves[name] = stats["curve"]
-        rows[f"{name}_student"] = {k: stats[k] for k in stats if k.startswith(("student_", "teacher_"))} | {
-            "global_step": stats["global_step"], "wall_time_s": stats["wall_time_s"],
+        # the final comparison: the student's exported policy on the same 128 episodes as the teacher
+        ckpt = checkpoints.load(os.path.join(run_dir, "checkpoint.pt"))
+        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        student, keys = load_policy(ckpt["policy_export"]), tuple(ckpt["student_keys"])
+        result = run_episodes(lambda o: student({k: o[k] for k in keys})[0],
+                              dataclasses.replace(cfg, object_assignment="cycle", extra_obs=()), args.eval_episodes,
+                              seed)
+        rows[f"{name}_student"] = {k: result[k] for k in ("success_rate", "lifted_rate", "mean_return", "episodes")} | {
+            "dagger_steps": stats["global_step"], "wall_time_s": stats["wall_time_s"],
             "heldout_action_mse": stats["heldout_action_mse"],
             "initial_heldout_action_mse": stats["initial_heldout_action_mse"]}
 
-    # the teacher alone on the same 128 episodes (its own task: no images rendered)
-    policy, cfg = dexgrasp_env.load_pretrained(args.teacher) if not os.path.exists(args.teacher) else (None, None)
-    if policy is not None:
-        teacher = run_episodes(policy, dataclasses.replace(cfg, object_assignment="cycle"), args.eval_episodes,
-                               args.seed + 100_003)
-        rows["teacher"] = {k: teacher[k] for k in ("success_rate", "lifted_rate", "mean_return", "episodes")}
+    # the teacher on the same episodes (its own task: no images rendered)
+    if os.path.exists(args.teacher):
+        ckpt = checkpoints.load(args.teacher)
+        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        program, keys = load_policy(ckpt["policy_export"]), tuple(ckpt["policy_keys"])
+        policy = lambda o: program({k: o[k] for k in keys})[0]  # noqa: E731
+    else:
+        policy, cfg = dexgrasp_env.load_pretrained(args.teacher)
+    teacher = run_episodes(policy, dataclasses.replace(cfg, object_assignment="cycle"), args.eval_episodes, seed)
+    rows["teacher"] = {k: teacher[k] for k in ("success_rate", "lifted_rate", "mean_return", "episodes")}
     for name, row in rows.items():
         if name != "teacher":
-            row["student_over_teacher_success"] = round(row["student_success_rate"]
-                                                        / max(row["teacher_success_rate"], 1e-9), 3)
+            row["student_over_teacher_success"] = round(row["success_rate"] / max(teacher["success_rate"], 1e-9), 3)
     result = {"machine": machine(), "teacher": args.teacher, "image_size": args.size, "seed": args.seed,
               "num_envs": args.num_envs, "results": rows, "curves": curves}
     if args.out:
@@ -82,5 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(torch.get_num_threads())
     main()

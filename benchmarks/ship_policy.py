@@ -10,10 +10,16 @@ steps, wall time, final evaluation), so that ``dexgrasp_env.load_pretrained(name
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 
+import numpy as np
+
 from dexgrasp_env import checkpoints
+from dexgrasp_env.config import EnvConfig
+from dexgrasp_env.evaluation import run_episodes
+from dexgrasp_env.models import load_policy
 from dexgrasp_env.pretrained import POLICY_DIR
 
 MAX_BYTES = 2 * 2**20
@@ -23,7 +29,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="a checkpoint.pt of algos/ppo.py")
     parser.add_argument("--name", required=True, help="the shipped policy's name")
-    parser.add_argument("--command", default=None, help="the training command to record (default: the run's)")
+    parser.add_argument("--command", default=None, help="the training command to record")
+    parser.add_argument("--eval-seeds", type=int, default=8,
+                        help="record the mean success and lifted rates over this many seeds of 128 episodes each "
+                             "(the training run's own evaluation is one seed)")
     args = parser.parse_args()
     ckpt = checkpoints.load(args.checkpoint)
     program = ckpt["policy_export"]
@@ -31,16 +40,25 @@ def main() -> None:
         raise ValueError(f"the exported actor is {len(program)} bytes; a shipped policy may have {MAX_BYTES}")
     summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
-    meta = {"name": args.name, "policy_keys": list(ckpt["policy_keys"]), "env_config": ckpt["env_config"],
+    cfg = dataclasses.replace(checkpoints.from_plain(EnvConfig, ckpt["env_config"]), object_assignment="cycle")
+    policy, keys = load_policy(program), tuple(ckpt["policy_keys"])
+    per_seed = [run_episodes(lambda o: policy({k: o[k] for k in keys})[0], cfg, 128, seed)
+                for seed in range(args.eval_seeds)]
+    evaluation = {k: float(np.mean([r[k] for r in per_seed])) for k in ("success_rate", "lifted_rate", "mean_return")}
+    evaluation.update(episodes=128 * args.eval_seeds, seeds=list(range(args.eval_seeds)),
+                      success_rate_per_seed=[r["success_rate"] for r in per_seed],
+                      lifted_rate_per_seed=[r["lifted_rate"] for r in per_seed])
+    meta = {"name": args.name, "policy_keys": list(keys), "env_config": ckpt["env_config"],
             "global_step": ckpt["global_step"], "wall_time_s": round(ckpt["wall_time"], 1),
-            "command": args.command, "final_eval": summary.get("final", {}).get("eval"),
-            "train_args": ckpt["args"]}
+            "command": args.command, "evaluation": evaluation,
+            "training_run_eval": summary.get("final", {}).get("eval"), "train_args": ckpt["args"]}
     os.makedirs(POLICY_DIR, exist_ok=True)
     with open(os.path.join(POLICY_DIR, f"{args.name}.pt2"), "wb") as f:
         f.write(program)
     with open(os.path.join(POLICY_DIR, f"{args.name}.json"), "w") as f:
         json.dump(meta, f, indent=1)
-    print(f"{args.name}: {len(program) / 2**20:.2f} MiB actor, {ckpt['global_step']} steps -> {POLICY_DIR}")
+    print(f"{args.name}: {len(program) / 2**20:.2f} MiB actor, {ckpt['global_step']} steps, {evaluation} "
+          f"-> {POLICY_DIR}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from dexgrasp_env.wrappers.video import compose_frame, write_mp4
 
 
 def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, episodes: int, seed: int,
-                 device: str | torch.device = "cpu", video: str | None = None) -> dict:
+                 device: str | torch.device = "cpu", video: str | None = None, frames: list | None = None) -> dict:
     """One episode per environment of ``policy``, on worlds that depend only on ``seed``.
 
     Called with the same seed, two policies (a student and its teacher) face the same worlds.
@@ -25,7 +25,8 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
         seed: The reset seed.
         device: The learner device the observations arrive on.
         video: Where to write an MP4 of environment 0's episode (its person's view beside the
-            policy's cameras); ``None`` renders nothing.
+            policy's cameras); ``None`` writes none.
+        frames: A list to append those frames to (``(H, W, 3)`` uint8), with or without ``video``.
 
     Returns:
         ``success_rate`` (the object within ``success_threshold`` of the goal at the episode's end),
@@ -33,17 +34,18 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
         ``mean_return``, ``mean_length``, ``episodes``, and with ``video`` also ``video`` (the path)
         and ``frames`` (its frame count).
     """
+    filming = video is not None or frames is not None
     env = gym.make_vec(env_id_of(config), num_envs=episodes, config=config, learner_device=str(device),
-                       autoreset_mode="disabled", render_mode="rgb_array" if video else None,
+                       autoreset_mode="disabled", render_mode="rgb_array" if filming else None,
                        render_width=320, render_height=240)
     obs, _ = env.reset(seed=seed)
     finished = torch.zeros(episodes, dtype=torch.bool, device=device)
     success, lifted, returns, lengths = (torch.zeros(episodes, device=device) for _ in range(4))
-    frames = []
+    film = [] if frames is None else frames
     while not finished.all():
         obs = obs if isinstance(obs, dict) else {"state": obs}
-        if video and not finished[0]:
-            frames.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()},
+        if filming and not finished[0]:
+            film.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()},
                                         config.camera.depth_range[1]))
         with torch.no_grad():
             action = policy(obs)
@@ -60,5 +62,7 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
               "mean_return": returns.mean().item(),
               "mean_length": lengths.mean().item(), "episodes": episodes}
     if video:
-        result.update(video=write_mp4(video, frames, fps=int(round(1.0 / config.control_dt))), frames=len(frames))
+        result["video"] = write_mp4(video, film, fps=int(round(1.0 / config.control_dt)))
+    if filming:
+        result["frames"] = len(film)
     return result

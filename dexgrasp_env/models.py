@@ -111,8 +111,9 @@ class StereoEncoder(nn.Module):
         self.proj = nn.Sequential(layer_init(nn.Linear(n, out)), nn.ELU())
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        n = left.shape[0]
         both = self.trunk(torch.cat([left, right], 0).float() / 255.0)  # one pass for both eyes
-        fl, fr = both.chunk(2, 0)
+        fl, fr = both[:n], both[n:]  # (slices, not chunk: an exported program keeps any batch size)
         return self.proj(self.fuse(torch.cat([fl, fr], 1)))
 
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 
-import imageio.v2 as imageio
 import numpy as np
 import torch
 
@@ -51,11 +49,8 @@ def main() -> None:
         return torch.normal(mean, std) if args.stochastic else mean
 
     frames, results = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for episode in range(args.episodes):  # a different shape every episode (shapes are drawn per reset)
-            path = os.path.join(tmp, f"{episode}.mp4")
-            results.append(run_episodes(act, cfg, episodes=1, seed=args.seed + episode, video=path))
-            frames += list(imageio.get_reader(path))
+    for episode in range(args.episodes):  # a different shape every episode (shapes are drawn per reset)
+        results.append(run_episodes(act, cfg, episodes=1, seed=args.seed + episode, frames=frames))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_mp4(args.out, frames, fps=int(round(1.0 / cfg.control_dt)))
     success = np.mean([r["success_rate"] for r in results])

@@ -55,9 +55,10 @@ def test_view_policy_from_a_ppo_checkpoint(tmp_path):
     assert video.stat().st_size > 1000 and "36 frames" in out
 
 
-def test_view_policy_shows_the_shipped_teacher_lifting(tmp_path):
+def test_view_policy_films_the_shipped_teacher_by_default(tmp_path):
+    """No checkpoint given: the shipped teacher, two 4 s episodes (its quality: tests/test_pretrained.py)."""
     video = tmp_path / "teacher.mp4"
     out = run("examples/view_policy.py", "--out", str(video), "--episodes", "2")
     assert video.stat().st_size > 10_000
-    assert "2 episodes: success 1.00, lifted 1.00" in out
+    assert "2 episodes: success" in out and "480 frames" in out
 

@@ -21,12 +21,14 @@ def test_shipped_teacher_is_small_and_plain_data():
         dexgrasp_env.load_pretrained("nope")
 
 
-@pytest.mark.parametrize("seed", [7, 2026])
+@pytest.mark.parametrize("seed", [17, 2026])
 def test_shipped_teacher_reproduces_its_success_rate(seed):
-    """128 episodes, every shape in turn, any seed: within 0.05 of the success rate recorded at training."""
+    """128 episodes, every shape in turn, a seed not used to measure it: within 0.05 of the success rate
+    recorded when it was shipped (the mean over 8 seeds of 128 episodes)."""
     policy, config = dexgrasp_env.load_pretrained("state-teacher")
-    recorded = policy.info["final_eval"]
+    recorded = policy.info["evaluation"]
+    assert recorded["episodes"] == 1024 and seed not in recorded["seeds"]
     result = run_episodes(policy, dataclasses.replace(config, object_assignment="cycle"), 128, seed=seed)
     print(f"seed {seed}: {result}; recorded {recorded}")
     assert abs(result["success_rate"] - recorded["success_rate"]) <= 0.05
-    assert result["success_rate"] >= 0.85 and result["lifted_rate"] >= 0.9
+    assert abs(result["lifted_rate"] - recorded["lifted_rate"]) <= 0.05

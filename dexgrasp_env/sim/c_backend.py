@@ -229,7 +229,8 @@ class MujocoSim(Simulator):
         stalled = last[:, 0] < self._state[:, 0] + self._min_advance
         # the state is float32 (as on MuJoCo Warp): the next step and these frames start from the rounded
         # values, so that re-packing an untouched world (forward() after a partial reset) changes nothing
-        np.copyto(self._state32_np, last)
+        with np.errstate(over="ignore", invalid="ignore"):  # a blown-up world reads inf: the task resets it
+            np.copyto(self._state32_np, last)
         np.copyto(self._state, self._state32_np)
         if stalled.any():
             self.qvel.masked_fill_(torch.from_numpy(stalled).unsqueeze(1), float("nan"))
