@@ -20,6 +20,7 @@ Evaluate: ``python algos/ppo.py --eval-checkpoint runs/<run>/checkpoint.pt --eva
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import random
@@ -439,6 +440,7 @@ def main(args: Args) -> dict:
             print(f"data-parallel replicas identical after {stats['update']} updates", flush=True)
         dist.barrier()  # no rank tears its connections down while another still talks
         dist.destroy_process_group()
+        gc.collect()  # pending collectives' handles go now, while the interpreter is fully alive
     return stats
 
 

@@ -104,4 +104,6 @@ class DexGraspEnv(gym.Env):
 
     def close(self):
         """Release the simulator; the environment cannot be stepped afterwards."""
+        if self._task is not None:
+            self._task.close()
         self._task = None

@@ -92,11 +92,11 @@ class GraspTask:
         self.prev_action = torch.zeros(n, self.action_dim, **f32)
         self.goal = torch.zeros(n, 3, **f32)
         self.object_kind = torch.zeros(n, dtype=torch.int64, device=dev)
-        self.object_onehot = torch.zeros(n, len(objects.KINDS), **f32)
         self.object_size = torch.zeros(n, 3, **f32)
         self.object_mass = torch.zeros(n, **f32)
         self.object_friction = torch.ones(n, **f32)
         self.rest_z = torch.zeros(n, **f32)
+        self.object_block = torch.zeros(n, len(objects.KINDS) + 5, **f32)
         self.episode_return = torch.zeros(n, **f32)
         self.speed_limits = divergence_limits(len(ARM_HOME + HAND_HOME), sim.object_qvel, sim.mjm.nv).to(dev)
         self.curled = torch.tensor(HAND_CURLED, **f32)
@@ -165,10 +165,13 @@ class GraspTask:
         self.sim.reset_worlds(mask, torch.cat([q, pos, quat_mul(yaw, tilt)], dim=1), q, goal.unsqueeze(1))
 
         self.object_kind = torch.where(mask, draw.kind, self.object_kind)
-        self.object_onehot = torch.nn.functional.one_hot(self.object_kind, len(objects.KINDS)).float()
         self.object_size = torch.where(m1, draw.size, self.object_size)
         self.object_mass = torch.where(mask, draw.mass, self.object_mass)
         self.object_friction = torch.where(mask, draw.friction, self.object_friction)
+        # the state's object block, fixed for the episode: kind (one-hot), size, mass, friction
+        self.object_block = torch.cat([torch.nn.functional.one_hot(self.object_kind, len(objects.KINDS)).float(),
+                                       self.object_size, self.object_mass.unsqueeze(1),
+                                       self.object_friction.unsqueeze(1)], dim=1)
         self.rest_z = torch.where(mask, rest, self.rest_z)
         self.targets = torch.where(m1, q, self.targets)
         self.goal = torch.where(m1, goal, self.goal)
@@ -340,8 +343,7 @@ class GraspTask:
                 object_pos = object_pos + (2.0 * draws["obs_object"] - 1.0) * (rc.object_pos_noise * self.difficulty)
             out["state"] = torch.cat(
                 robot + [object_pos, canonical_quat(sim.object_quat), sim.object_linvel, sim.object_angvel, self.goal,
-                         self.goal - object_pos, self.object_onehot, self.object_size,
-                         self.object_mass.unsqueeze(1), self.object_friction.unsqueeze(1), self.last_action], dim=-1)
+                         self.goal - object_pos, self.object_block, self.last_action], dim=-1)
         if sim.cameras:
             images = sim.render()
             if "depth" in images:
@@ -366,6 +368,10 @@ class GraspTask:
             drop = rng.uniform(key, h * w, _DEPTH_DROPOUT_SLOT).view(n, h, w) < (rc.depth_dropout * self.difficulty)
             depth = torch.where(drop, torch.zeros_like(depth), depth)
         return depth
+
+    def close(self) -> None:
+        """Release the simulator's native resources (see :meth:`~dexgrasp_env.sim.base.Simulator.close`)."""
+        self.sim.close()
 
     @property
     def last_obs(self) -> dict[str, torch.Tensor] | None:

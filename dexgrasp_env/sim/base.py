@@ -253,3 +253,10 @@ class Simulator:
     def memory_bytes(self) -> int:
         """Bytes this simulator holds (models, data, buffers, render contexts)."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release native resources (thread pools) now, while the interpreter is fully alive.
+
+        Left to interpreter shutdown, a native thread pool may be torn down after the runtime it
+        needs (a process that ends with ``terminate called without an active exception``).
+        """

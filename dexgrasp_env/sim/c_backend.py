@@ -160,6 +160,8 @@ class MujocoSim(Simulator):
         # the same frames for a configuration with other arm angles (arm_frames)
         self._arm_cols = slice(1 + self.arm_qpos.start, 1 + self.arm_qpos.stop)
         self._at_state, self._at_sens = np.zeros_like(self._state), np.zeros_like(self._sens)
+        self._at_arm = torch.zeros(n, self.arm_qpos.stop - self.arm_qpos.start, **f32)
+        self._at_arm_np = self._at_arm.numpy()
         at32 = torch.zeros_like(self._sens32)
         self._at_sens32_np = at32.numpy()
         site_pos = at32[:, k["site_pos"]].view(n, -1, 3)
@@ -199,9 +201,13 @@ class MujocoSim(Simulator):
         # the clock; rollout starts every control step with a cold warm start (it returns none)
         self._state32[:, 0].masked_fill_(mask, 0.0)
 
+    def _rollout(self, models, datas, nstep: int, state0, control, state, sensordata) -> None:
+        """``mujoco.rollout`` without its Python wrapper's checks (the buffers are made to fit, once)."""
+        self._pool.rollout_.rollout(models, datas, nstep, self._spec_ctrl, state0, None, control, state, sensordata,
+                                    None)
+
     def _kinematics(self) -> None:
-        self._pool.rollout(self._kin_models, self._kin_datas, self._state, None, control_spec=self._spec_ctrl,
-                           skip_checks=True, nstep=1, sensordata=self._sens)
+        self._rollout(self._kin_models, self._kin_datas, 1, self._state, None, None, self._sens)
         np.copyto(self._sens32_np, self._sens[:, 0])
 
     # (numpy on these CPU buffers: a numpy call costs a fraction of a torch op's dispatch, and at
@@ -211,10 +217,10 @@ class MujocoSim(Simulator):
         self._kinematics()
 
     def arm_frames(self, arm_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self._at_arm.copy_(arm_q)  # through a persistent buffer: a numpy view of it costs nothing
         np.copyto(self._at_state, self._state)
-        np.copyto(self._at_state[:, self._arm_cols], arm_q.numpy())
-        self._pool.rollout(self._kin_models, self._kin_datas, self._at_state, None, control_spec=self._spec_ctrl,
-                           skip_checks=True, nstep=1, sensordata=self._at_sens)
+        np.copyto(self._at_state[:, self._arm_cols], self._at_arm_np)
+        self._rollout(self._kin_models, self._kin_datas, 1, self._at_state, None, None, self._at_sens)
         np.copyto(self._at_sens32_np, self._at_sens[:, 0])
         return self._at_views
 
@@ -222,8 +228,7 @@ class MujocoSim(Simulator):
         self._sync_models()
         np.copyto(self._state, self._state32_np)
         np.copyto(self._ctrl_in, self._ctrl_np[:, None, :])
-        self._pool.rollout(self.models, self._datas, self._state, self._ctrl_in, control_spec=self._spec_ctrl,
-                           skip_checks=True, nstep=self.cfg.decimation, state=self._out)
+        self._rollout(self.models, self._datas, self.cfg.decimation, self._state, self._ctrl_in, self._out, None)
         last = self._out[:, -1]
         # rollout stops a world at its first warning (a bad acceleration): its clock then falls behind
         stalled = last[:, 0] < self._state[:, 0] + self._min_advance
@@ -265,6 +270,12 @@ class MujocoSim(Simulator):
         from dexgrasp_env.sim.warp_backend import viewer_frames
 
         return viewer_frames(self._warp_copy(), width, height)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()  # joins the rollout threads
+            self._pool = None
+        self.models, self._kin_models, self._datas, self._kin_datas, self._mirror = [], [], [], [], None
 
     def memory_bytes(self) -> int:
         arrays = (self._state, self._ctrl_in, self._out, self._sens)

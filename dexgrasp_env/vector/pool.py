@@ -123,6 +123,9 @@ class _LocalShard:
     def memory_bytes(self) -> int:
         return self.task.sim.memory_bytes()
 
+    def close(self) -> None:
+        self.task.close()
+
 
 class _RemoteShard:
     """One of a worker's shards; requests go through the worker in order."""
@@ -610,6 +613,9 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         self._stop_watchdog = True
         for worker in self._workers:
             worker.close()
+        for shard in getattr(self, "_shards", []):
+            if isinstance(shard, _LocalShard):
+                shard.close()
         self._store = None
         self.closed = True
 

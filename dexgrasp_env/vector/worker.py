@@ -160,6 +160,8 @@ def serve(spec: WorkerSpec, group) -> None:
             group.recv([server.request.buf], 0, 0).wait()
             request = server.request.unpack()
             if request.command == Command.CLOSE:
+                for task in server.tasks:
+                    task.close()
                 return
             reply = server.handle(request)
             group.send([reply], 0, 0).wait()
