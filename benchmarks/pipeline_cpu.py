@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 
@@ -32,6 +33,13 @@ from dexgrasp_env.models import load_policy  # noqa: E402
 
 
 
+def _run_args(summary: str) -> dict:
+    """The DAgger settings a student was trained with (its run's summary.json), for the record."""
+    with open(summary) as f:
+        a = json.load(f)["args"]
+    return {k: a[k] for k in ("env_id", "num_envs", "seed", "total_timesteps", "time_limit_s", "teacher")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher", default="state-teacher", help="shipped policy name or ppo.py checkpoint")
@@ -47,6 +55,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of everything")
     parser.add_argument("--runs", default="runs/pipeline_cpu", help="folder for the student runs")
     parser.add_argument("--out", default=None, help="also write the JSON here (and the PNGs beside it)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="evaluate a student whose run folder already holds a finished run (its checkpoint "
+                             "and summary.json, with the command in its args) instead of training it again")
     args = parser.parse_args()
     dagger = load_script("dagger")
     camera = CameraConfig(width=args.size, height=args.size)
@@ -55,10 +66,16 @@ def main() -> None:
     for env_id in args.students:
         name = env_id.split("-")[1].lower()
         run_dir = os.path.join(args.runs, f"student_{name}")
-        stats = dagger.main(dagger.Args(
-            teacher=args.teacher, env_id=env_id, env=EnvConfig(camera=camera), num_envs=args.num_envs,
-            total_timesteps=args.student_steps, time_limit_s=args.time_limit_s, seed=args.seed, run_dir=run_dir,
-            eval_interval=args.eval_interval, eval_episodes=args.curve_episodes, progress=False))
+        summary = os.path.join(run_dir, "summary.json")
+        if args.reuse and os.path.exists(summary):
+            with open(summary) as f:
+                done = json.load(f)
+            stats = dict(done["final"], curve=done["curve"])
+        else:
+            stats = dagger.main(dagger.Args(
+                teacher=args.teacher, env_id=env_id, env=EnvConfig(camera=camera), num_envs=args.num_envs,
+                total_timesteps=args.student_steps, time_limit_s=args.time_limit_s, seed=args.seed, run_dir=run_dir,
+                eval_interval=args.eval_interval, eval_episodes=args.curve_episodes, progress=False))
         curves[name] = stats["curve"]
         # the final comparison: the student's exported policy on the same 128 episodes as the teacher
         ckpt = checkpoints.load(os.path.join(run_dir, "checkpoint.pt"))
@@ -70,7 +87,8 @@ def main() -> None:
         rows[f"{name}_student"] = {k: result[k] for k in ("success_rate", "lifted_rate", "mean_return", "episodes")} | {
             "dagger_steps": stats["global_step"], "wall_time_s": stats["wall_time_s"],
             "heldout_action_mse": stats["heldout_action_mse"],
-            "initial_heldout_action_mse": stats["initial_heldout_action_mse"]}
+            "initial_heldout_action_mse": stats["initial_heldout_action_mse"],
+            "dagger_args": _run_args(summary)}
 
     # the teacher on the same episodes (its own task: no images rendered)
     if os.path.exists(args.teacher):

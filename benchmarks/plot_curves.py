@@ -5,18 +5,28 @@
     python benchmarks/plot_curves.py ppo runs/a/summary.json runs/b/summary.json --labels A B --out compare.png
 
 Each curve is the deterministic evaluation the run logged (success and lifted rates against
-environment steps and against wall-clock time).
+environment steps and against wall-clock time). ``--json`` also writes the record to commit beside the
+PNG: the machine, each run's exact command (``--commands``), its settings, final figures and curve.
+
+    python benchmarks/plot_curves.py ppo runs/state-teacher/summary.json runs/depth/summary.json \
+        --labels teacher depth --commands "python algos/ppo.py ..." "python algos/ppo.py ..." \
+        --out benchmarks/results/depth_ppo.png --json benchmarks/results/depth_ppo.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import emit, machine  # noqa: E402
 
 
 def plot_ppo(curves: dict[str, list], out: str, title: str = "") -> str:
@@ -73,13 +83,25 @@ def main() -> None:
     parser.add_argument("--labels", nargs="+", default=None, help="one label per run")
     parser.add_argument("--title", default="", help="figure title")
     parser.add_argument("--out", required=True, help="the PNG (ppo) or the file stem (dagger)")
+    parser.add_argument("--json", default=None, help="also write the runs' record (machine, commands, settings, "
+                                                     "final figures, curves) to this JSON file")
+    parser.add_argument("--commands", nargs="+", default=None, help="the exact command of each run, for --json")
     args = parser.parse_args()
     labels = args.labels or [s.split("/")[-2] for s in args.summaries]
-    curves = {}
+    if len(labels) != len(args.summaries) or (args.commands and len(args.commands) != len(args.summaries)):
+        raise SystemExit(f"{len(args.summaries)} summaries need as many --labels and --commands; got "
+                         f"{len(labels)} labels and {len(args.commands or [])} commands")
+    summaries, curves = {}, {}
     for label, path in zip(labels, args.summaries):
         with open(path) as f:
-            curves[label] = json.load(f)["curve"]
-    print(plot_ppo(curves, args.out, args.title) if args.kind == "ppo" else plot_students(curves, args.out))
+            summaries[label] = json.load(f)
+        curves[label] = summaries[label]["curve"]
+    figures = plot_ppo(curves, args.out, args.title) if args.kind == "ppo" else plot_students(curves, args.out)
+    print(figures)
+    if args.json:
+        commands = args.commands or [None] * len(labels)
+        runs = {label: {"command": cmd, **summaries[label]} for label, cmd in zip(labels, commands)}
+        emit({"machine": machine(), "figures": figures, "runs": runs}, args.json)
 
 
 if __name__ == "__main__":

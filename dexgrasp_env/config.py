@@ -52,7 +52,7 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """Reward scales (one per term, the keys of :func:`dexgrasp_env.task.reward_terms`) and shapes.
+    """Reward scales (one per term, the keys of :func:`dexgrasp_env.rewards.reward_terms`) and shapes.
 
     The total reward is ``sum(scale[k] * term[k])``. Terms follow DextrAH / Isaac Lab's
     dexsuite: hand-to-object ``exp(-a * max_i |p_tip_i - p_obj|)`` (every fingertip towards the
@@ -87,7 +87,7 @@ class RewardConfig:
     """The object-to-goal term counts only while the object is this far above its rest height (m)."""
 
     def scales(self) -> dict[str, float]:
-        """The per-term scales, keyed like the dict :func:`dexgrasp_env.task.reward_terms` returns."""
+        """The per-term scales, keyed like the dict :func:`dexgrasp_env.rewards.reward_terms` returns."""
         return {k: getattr(self, k) for k in REWARD_TERMS}
 
 

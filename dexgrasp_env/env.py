@@ -68,13 +68,20 @@ class DexGraspEnv(gym.Env):
 
     @property
     def task(self) -> GraspTask:
-        """The batched task underneath (one world)."""
+        """The batched task underneath (one world). This env drives it in ``torch.inference_mode()``: call
+        its methods inside that mode too."""
         return self._task
 
     def _obs(self, obs: dict[str, torch.Tensor]):
         out = {k: v[0] for k, v in to_numpy(obs).items()}
         return out["state"] if self._flat else out
 
+    # inference mode around every call into the task (reset, step, render): the observations leave as
+    # numpy arrays, so no autograd state is ever needed, and at one environment, where torch's per-op
+    # dispatch is most of the step, skipping autograd's bookkeeping makes the step about 15% faster
+    # than no_grad. All of them, because a tensor the task allocates in inference mode (a lazily built
+    # render mirror, new targets) may only be updated in place in inference mode.
+    @torch.inference_mode()
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if seed is None and not self._seeded:
@@ -83,6 +90,7 @@ class DexGraspEnv(gym.Env):
         obs = self._task.reset(seed=seed)
         return self._obs(obs), {}
 
+    @torch.inference_mode()
     def step(self, action):
         if self.cfg.check_actions:
             check_actions(action, None, self._task.action_dim)
@@ -97,6 +105,7 @@ class DexGraspEnv(gym.Env):
             flat["curriculum_difficulty"] = self._task.difficulty
         return self._obs(obs), reward.item(), terminated.item(), truncated.item(), flat
 
+    @torch.inference_mode()
     def render(self):
         if self.render_mode != "rgb_array":
             return None

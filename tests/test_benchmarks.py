@@ -36,3 +36,20 @@ def test_backends_benchmark_compares_both_backends(tmp_path):
     assert set(r["depth_vector"]) == {"64x64", "160x120"}
     assert r["ppo_sps_512"]["mujoco"] > 0 and r["ppo_sps_512"]["warp"] > 0
     assert set(r["single_env"]["profile_mujoco"]) >= {"physics_us", "action_map_us", "rest_of_task_layer_us"}
+
+
+def test_plot_curves_writes_the_png_and_the_record_of_each_run(tmp_path):
+    curve = [{"global_step": 4096 * i, "wall_time_s": 10.0 * i, "success_rate": 0.1 * i, "lifted_rate": 0.2 * i}
+             for i in range(1, 4)]
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"args": {"num_envs": 8}, "final": {"sps": 100}, "curve": curve}))
+    png, record = tmp_path / "curve.png", tmp_path / "curve.json"
+    cmd = [sys.executable, "benchmarks/plot_curves.py", "ppo", str(summary), "--labels", "run",
+           "--commands", "python algos/ppo.py --num-envs 8", "--out", str(png), "--json", str(record)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert png.stat().st_size > 10_000
+    run = json.load(open(record))["runs"]["run"]
+    assert run["command"] == "python algos/ppo.py --num-envs 8" and run["curve"] == curve and run["args"]["num_envs"] == 8
+    bad = subprocess.run(cmd[:5] + ["a", "b"] + cmd[6:], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "1 summaries need as many --labels" in bad.stderr
