@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import sys
 
 import torch
@@ -48,7 +49,7 @@ def peak_rss_mb() -> float:
 
 def emit(results: dict, out: str | None) -> None:
     """Print ``results`` as JSON (with the command line), and write it to ``out`` if given."""
-    results = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), **results}
+    results = {"command": shlex.join([os.path.basename(sys.executable)] + sys.argv), **results}  # quoted: reruns as is
     text = json.dumps(results, indent=2)
     print(text)
     if out:

@@ -41,7 +41,7 @@ def plot_ppo(curves: dict[str, list], out: str, title: str = "") -> str:
                     label=f"{label}: lifted")
     axes[0].set_xlabel("environment steps (millions)")
     axes[1].set_xlabel("wall-clock time (minutes)")
-    axes[0].set_ylabel("deterministic rate (128 episodes)")
+    axes[0].set_ylabel("deterministic rate (each run's evaluation episodes)")
     for ax in axes:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
