@@ -50,6 +50,7 @@ def test_plot_curves_writes_the_png_and_the_record_of_each_run(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert png.stat().st_size > 10_000
     run = json.load(open(record))["runs"]["run"]
-    assert run["command"] == "python algos/ppo.py --num-envs 8" and run["curve"] == curve and run["args"]["num_envs"] == 8
+    assert run["command"] == "python algos/ppo.py --num-envs 8"
+    assert run["curve"] == curve and run["args"]["num_envs"] == 8
     bad = subprocess.run(cmd[:5] + ["a", "b"] + cmd[6:], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "1 summaries need as many --labels" in bad.stderr
