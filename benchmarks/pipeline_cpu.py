@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, load_script, machine  # noqa: E402
 from plot_curves import plot_students  # noqa: E402
 
-import dexgrasp_env  # noqa: E402
 from dexgrasp_env import checkpoints  # noqa: E402
 from dexgrasp_env.config import CameraConfig, EnvConfig  # noqa: E402
 from dexgrasp_env.evaluation import run_episodes  # noqa: E402
@@ -91,13 +90,8 @@ def main() -> None:
             "dagger_args": _run_args(summary)}
 
     # the teacher on the same episodes (its own task: no images rendered)
-    if os.path.exists(args.teacher):
-        ckpt = checkpoints.load(args.teacher)
-        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
-        program, keys = load_policy(ckpt["policy_export"]), tuple(ckpt["policy_keys"])
-        policy = lambda o: program({k: o[k] for k in keys})[0]  # noqa: E731
-    else:
-        policy, cfg = dexgrasp_env.load_pretrained(args.teacher)
+    program, keys, cfg = dagger.load_teacher(args.teacher, "cpu")  # a ppo.py checkpoint or a shipped name
+    policy = lambda o: program({k: o[k] for k in keys})[0]  # noqa: E731
     teacher = run_episodes(policy, dataclasses.replace(cfg, object_assignment="cycle"), args.eval_episodes, seed)
     rows["teacher"] = {k: teacher[k] for k in ("success_rate", "lifted_rate", "mean_return", "episodes")}
     for name, row in rows.items():
