@@ -49,6 +49,7 @@ def test_packing_refuses_missing_extra_and_mistyped_fields():
 @pytest.mark.parametrize("request_", [
     Request(Command.STEP, shard=1, difficulty=0.375),
     Request(Command.RESET, seed=2**62 + 12345, masked=True, ended=True, episodes=True, difficulty=1.0),
+    Request(Command.RESET, seed=2**63 - 1),
     Request(Command.RESET, seed=None),
     Request(Command.RENDER, render_size=(160, 120)),
     Request(Command.CLOSE),
