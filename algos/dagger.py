@@ -36,7 +36,7 @@ from dexgrasp_env.actions import action_space
 from dexgrasp_env.config import ENV_IDS, EnvConfig, PoolConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import GaussianActor, ObsEncoder, export_policy, load_policy
-from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, obs_groups
+from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, layout_slices, obs_groups, proprio_layout
 
 
 @dataclass
@@ -83,8 +83,16 @@ class Args:
     """weight of the L2 between the student's and the teacher's log standard deviations"""
     aux_coef: float = 1.0
     """weight of the auxiliary object-position loss"""
-    heldout_episodes: int = 8
-    """environments whose observations, labelled by the teacher, measure the held-out action error"""
+    heldout_envs: int = 16
+    """environments (every shape in turn, seeds no training world uses) that the teacher runs for one whole
+    episode; every `heldout-stride`-th of their steps, labelled by the teacher, measures the held-out action
+    error: reaching, grasping, lifting and holding states alike"""
+    heldout_stride: int = 8
+    """keep every this many steps of the held-out episodes"""
+    student_last_action: bool = False
+    """let the student see its own last action (the last block of `proprio`); hidden by default, because a
+    student whose visual features are still weak can copy it (the teacher's actions are smooth) instead of
+    looking at the images: the copycat problem of imitation learning"""
     eval_interval: int = 50
     """iterations between evaluations (student and teacher on the same worlds) and checkpoints"""
     eval_episodes: int = 128
@@ -112,9 +120,9 @@ class Student(nn.Module):
     """A Gaussian actor on the student's keys (stereo pairs share one trunk) and an auxiliary head
     that predicts the object position from the same features."""
 
-    def __init__(self, spaces: dict, keys, n_actions: int, depth_far: float):
+    def __init__(self, spaces: dict, keys, n_actions: int, hide: dict | None = None):
         super().__init__()
-        self.actor = GaussianActor(ObsEncoder(spaces, keys, depth_far), n_actions)
+        self.actor = GaussianActor(ObsEncoder(spaces, keys, hide=hide), n_actions)
         self.aux = nn.Linear(self.actor.encoder.out_dim, 3)
 
     def forward(self, obs: dict):
@@ -206,6 +214,26 @@ def task_config(args: Args, teacher_keys, teacher_cfg: EnvConfig) -> EnvConfig:
     return cfg
 
 
+def heldout_set(args: Args, cfg: EnvConfig, teacher, teacher_keys, student_keys, device) -> dict:
+    """Student observations and teacher labels along whole teacher episodes on worlds no training env sees.
+
+    The teacher acts, so the set holds what a good student meets: reaching, closing the hand, lifting
+    and holding at the goal, not only the first steps of an episode.
+    """
+    env = gym.make_vec(args.env_id, num_envs=args.heldout_envs, config=eval_config(cfg), learner_device=str(device))
+    obs, _ = env.reset(seed=args.seed + 10_000)
+    rows = []
+    for t in range(cfg.max_episode_steps):
+        obs = as_dict(obs)
+        with torch.no_grad():
+            t_mean, _ = teacher({k: obs[k] for k in teacher_keys})
+        if t % args.heldout_stride == 0:
+            rows.append({k: obs[k].clone() for k in student_keys} | {"t_mean": t_mean})
+        obs, *_ = env.step(t_mean.clamp(-1, 1))
+    env.close()
+    return {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
+
+
 def eval_config(cfg: EnvConfig) -> EnvConfig:
     """Evaluation worlds: every shape in turn; the extras stay (the teacher reads its own keys)."""
     return dataclasses.replace(cfg, object_assignment="cycle")
@@ -240,7 +268,9 @@ def main(args: Args) -> dict:
     spaces = key_spaces(cfg)
     student_keys = obs_groups(cfg)["policy"]
     n_actions = action_space(cfg).shape[0]
-    student = Student(spaces, student_keys, n_actions, cfg.camera.depth_range[1]).to(device)
+    hide = None if args.student_last_action or "proprio" not in student_keys else {
+        "proprio": layout_slices(proprio_layout(cfg))["last_action"]}
+    student = Student(spaces, student_keys, n_actions, hide).to(device)
     optimizer = torch.optim.Adam(student.parameters(), lr=args.learning_rate)
     global_step, start_iteration, wall_offset, curve = 0, 1, 0.0, []
     episodes_done = torch.zeros(args.num_envs, dtype=torch.int64, device=device)
@@ -258,17 +288,7 @@ def main(args: Args) -> dict:
     spec.update(t_mean=((n_actions,), torch.float32), t_std=((n_actions,), torch.float32),
                 target=((3,), torch.float32))
     replay = ReplayBuffer(args.replay_size, spec, device)
-    heldout_env = gym.make_vec(args.env_id, num_envs=args.heldout_episodes, config=cfg, learner_device=str(device))
-    h_obs, _ = heldout_env.reset(seed=args.seed + 10_000)
-    heldout = []
-    for _ in range(8):  # a few steps of the teacher from the held-out worlds' start
-        h_obs = as_dict(h_obs)
-        with torch.no_grad():
-            t_mean, _ = teacher({k: h_obs[k] for k in teacher_keys})
-        heldout.append({k: h_obs[k].clone() for k in student_keys} | {"t_mean": t_mean})
-        h_obs, *_ = heldout_env.step(t_mean.clamp(-1, 1))
-    heldout_env.close()
-    heldout = {k: torch.cat([h[k] for h in heldout]) for k in heldout[0]}
+    heldout = heldout_set(args, cfg, teacher, teacher_keys, student_keys, device)
 
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = args.run_dir or os.path.join("runs", run_name)

@@ -5,6 +5,11 @@ CPU recipe (the State teacher, ~30 minutes on 2 cores; ``benchmarks/results/teac
     python algos/ppo.py --num-envs 512 --env.episode-length-s 4 --gamma 0.99 --init-log-std -0.5 \
         --total-timesteps 12000000 --time-limit-s 1800 --eval-interval 100 --run-dir runs/state-teacher
 
+Fine-tuning a distilled depth student by RL (the shipped ``depth-teacher``; the critic warms up first):
+
+    python algos/ppo.py --env-id DexGrasp-Depth-v0 --init-actor runs/<dagger run>/checkpoint.pt --num-envs 256 \
+        --gamma 0.99 --critic-warmup-updates 20 --learning-rate 1e-4 --max-learning-rate 3e-4 --separate-grad-clip
+
 Disaggregated (the paper's layout: simulator workers + one learner device):
 
     python algos/ppo.py --env-id DexGrasp-Depth-v0 --num-envs 8192 --sim-devices cuda:1 cuda:2 cuda:3 \
@@ -40,7 +45,7 @@ from tqdm import tqdm
 import dexgrasp_env  # noqa: F401  (registers the ids)
 from dexgrasp_env import checkpoints
 from dexgrasp_env.actions import action_space
-from dexgrasp_env.config import ENV_IDS, REWARD_TERMS, EnvConfig, PoolConfig
+from dexgrasp_env.config import ENV_IDS, REWARD_TERMS, EnvConfig, PoolConfig, RandomizationConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy
 from dexgrasp_env.spaces import as_dict, key_spaces, obs_groups
@@ -67,6 +72,10 @@ class Args:
     """the task (its observation mode comes from --env-id; --env.backend picks the physics: auto, mujoco, warp)"""
     pool: Annotated[PoolConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PoolConfig)
     """where the environments run (--sim-devices, --learner-device, ...)"""
+    adr: bool = False
+    """train towards the paper's full randomization (`RandomizationConfig.full()` replaces --env.randomization's
+    ranges) with the curriculum on (ADR: ranges widen from nominal by --env.randomization.curriculum.step whenever
+    the success rate passes its threshold); evaluations then always run at the full ranges"""
     asymmetric_critic: bool = True
     """give the critic the privileged state (rendered from the same world as an extra key)"""
     num_steps: int = 16
@@ -75,6 +84,9 @@ class Args:
     """initial learning rate of Adam"""
     lr_schedule: Literal["adaptive", "fixed"] = "adaptive"
     """adaptive: scale the learning rate by 1.5 to keep the KL divergence near --kl-target"""
+    max_learning_rate: float = 1e-2
+    """ceiling of the adaptive learning rate (when the KL stays small it keeps growing; for CNN weights and for
+    fine-tuning a distilled actor a ceiling near --learning-rate is safer)"""
     kl_target: float = 0.013
     """target KL divergence per update of the adaptive schedule"""
     gamma: float = 0.998
@@ -95,6 +107,9 @@ class Args:
     """value loss coefficient"""
     max_grad_norm: float = 1.0
     """gradient norm clip"""
+    separate_grad_clip: bool = False
+    """clip the actor's and the critic's gradients each to --max-grad-norm (default: one clip over both, so a
+    large value gradient early in training shrinks the policy's step too)"""
     init_log_std: float = 0.0
     """initial log standard deviation of the Gaussian policy"""
     bf16: bool = False
@@ -106,6 +121,13 @@ class Args:
     success and lifted rates against steps and wall time (0: only at the end)"""
     resume: str | None = None
     """checkpoint to continue from: parameters, optimiser, normalisers, step counts, every random stream"""
+    init_actor: str | None = None
+    """start the actor (encoder, normalisers, head, log-std) from this checkpoint of algos/dagger.py or algos/ppo.py
+    and train on its task (its --env config; --env-id must match its observation mode): PPO fine-tuning of a
+    distilled student. The critic starts from scratch"""
+    critic_warmup_updates: int = 0
+    """updates at the start that train only the critic (the actor stays as initialised): with --init-actor, so
+    that the first policy gradients use advantages of a critic that has seen the policy"""
     run_dir: str | None = None
     """where logs and checkpoints go (default: runs/<run name>)"""
     track: bool = False
@@ -130,17 +152,17 @@ class Args:
 class Agent(nn.Module):
     """Gaussian actor on the policy keys; critic on the privileged state when there is one."""
 
-    def __init__(self, spaces: dict, policy_keys, critic_keys, n_actions: int, depth_far: float,
-                 init_log_std: float = 0.0):
+    def __init__(self, spaces: dict, policy_keys, critic_keys, n_actions: int, init_log_std: float = 0.0,
+                 hide: dict | None = None):
         super().__init__()
-        self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, depth_far), n_actions, init_log_std)
-        self.critic_enc = ObsEncoder(spaces, critic_keys, depth_far)
+        self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, hide=hide), n_actions, init_log_std)
+        self.critic_enc = ObsEncoder(spaces, critic_keys)
         self.critic = layer_init(nn.Linear(self.critic_enc.out_dim, 1), std=1.0)
         self.value_norm = RunningMeanStd(())
 
     @property
     def vector_keys(self) -> set:
-        """The observation keys that are normalised (not images)."""
+        """The observation keys with running statistics (vector keys and depth)."""
         return set(self.actor.encoder.norms) | set(self.critic_enc.norms)
 
     def update_norms(self, obs: dict) -> None:
@@ -159,24 +181,53 @@ class Agent(nn.Module):
         return action, d.log_prob(action).sum(-1), d.entropy().sum(-1), self.get_value(obs)
 
 
-def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device) -> Agent:
+def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device, actor_state: dict | None = None) -> Agent:
+    """The agent; with ``actor_state`` (a trained actor's state dict) its actor starts from those weights."""
     groups = obs_groups(env_cfg)
     critic_keys = groups["critic"] if args.asymmetric_critic else groups["policy"]
     n_actions = action_space(env_cfg).shape[0]
-    return Agent(spaces, groups["policy"], critic_keys, n_actions, env_cfg.camera.depth_range[1],
-                 args.init_log_std).to(device)
+    hide = None
+    if actor_state is not None and "encoder.keep_proprio" in actor_state:  # a student that hid some entries
+        hide = {"proprio": actor_state["encoder.keep_proprio"] == 0}
+    agent = Agent(spaces, groups["policy"], critic_keys, n_actions, args.init_log_std, hide).to(device)
+    if actor_state is not None:
+        agent.actor.load_state_dict(actor_state)
+    return agent
+
+
+def initial_actor(path: str, env_id: str) -> tuple[dict, EnvConfig]:
+    """The actor's state dict and the task of a ``dagger.py`` or ``ppo.py`` checkpoint (``--init-actor``)."""
+    ckpt = checkpoints.load(path)
+    kind = ckpt.get("kind")
+    if kind not in ("dagger", "ppo"):
+        raise ValueError(f"--init-actor {path} is not a checkpoint of algos/dagger.py or algos/ppo.py (kind {kind!r})")
+    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    if cfg.obs_mode != ENV_IDS[env_id]:
+        raise ValueError(f"--init-actor {path} acts on obs_mode={cfg.obs_mode!r}, but --env-id {env_id} is "
+                         f"{ENV_IDS[env_id]!r}")
+    prefix = "actor."
+    state = ckpt["student"] if kind == "dagger" else ckpt["agent"]
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, cfg
 
 
 def env_config(args: Args) -> EnvConfig:
     extra = tuple(args.env.extra_obs)
     if args.asymmetric_critic and args.env_id != "DexGrasp-State-v0" and "state" not in extra:
         extra += ("state",)
-    return dataclasses.replace(args.env, obs_mode=ENV_IDS[args.env_id], extra_obs=extra)
+    cfg = dataclasses.replace(args.env, obs_mode=ENV_IDS[args.env_id], extra_obs=extra)
+    if args.adr:
+        curriculum = dataclasses.replace(cfg.randomization.curriculum, enabled=True)
+        cfg = dataclasses.replace(cfg, randomization=dataclasses.replace(RandomizationConfig.full(),
+                                                                         curriculum=curriculum))
+    return cfg
 
 
 def eval_config(env_cfg: EnvConfig) -> EnvConfig:
-    """Evaluation worlds: the task without the training-only extra keys, every shape in turn."""
-    return dataclasses.replace(env_cfg, extra_obs=(), object_assignment="cycle")
+    """Evaluation worlds: the task without the training-only extra keys, every shape in turn, and with the
+    curriculum off (a fresh environment would otherwise start at its initial difficulty): the full ranges."""
+    rc = env_cfg.randomization
+    rc = dataclasses.replace(rc, curriculum=dataclasses.replace(rc.curriculum, enabled=False))
+    return dataclasses.replace(env_cfg, extra_obs=(), object_assignment="cycle", randomization=rc)
 
 
 def deterministic(policy):
@@ -207,6 +258,10 @@ def main(args: Args) -> dict:
     random.seed(args.seed + rank)
     np.random.seed(args.seed + rank)
     torch.manual_seed(args.seed)  # the same initial policy on every rank
+    actor_state = None
+    if args.init_actor:  # fine-tuning: the distilled actor's task, extra keys chosen here (the critic's)
+        actor_state, task = initial_actor(args.init_actor, args.env_id)
+        args = dataclasses.replace(args, env=dataclasses.replace(task, extra_obs=()))
     env_cfg = env_config(args)
 
     if args.eval_checkpoint:
@@ -224,12 +279,13 @@ def main(args: Args) -> dict:
     spaces = key_spaces(env_cfg)
     T, N = args.num_steps, args.num_envs
     num_updates = max(1, args.total_timesteps // (T * N * world))
-    agent = make_agent(args, env_cfg, spaces, device)
+    agent = make_agent(args, env_cfg, spaces, device, actor_state)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     lr, global_step, start_update, wall_offset = args.learning_rate, 0, 1, 0.0
     torch.manual_seed(args.seed + rank)  # different exploration noise on every rank
     episodes_done = torch.zeros(N, dtype=torch.int64, device=device)  # per env: where its random stream is
     curve: list = []
+    best = {"success_rate": -1.0}  # the best evaluation so far (its checkpoint: best.pt)
     if args.resume:
         ckpt = checkpoints.load(args.resume, device)
         agent.load_state_dict(ckpt["agent"])
@@ -239,6 +295,7 @@ def main(args: Args) -> dict:
         checkpoints.set_rng_state(ckpt["rng"][rank])
         episodes_done = ckpt["episodes"][rank].to(device)
         envs.difficulty = ckpt["difficulty"]
+        best = ckpt.get("best", best)
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = args.run_dir or os.path.join("runs", run_name)
     writer = None
@@ -253,22 +310,26 @@ def main(args: Args) -> dict:
         writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
             f"|{k}|{v}|" for k, v in checkpoints.to_plain(args).items()))
 
-    def checkpoint(update: int, example_obs: dict, wall: float) -> None:
-        """Every rank's random streams and episode counts, gathered; rank 0 writes (atomically)."""
+    def checkpoint(update: int, example_obs: dict, wall: float, name: str = "checkpoint.pt") -> None:
+        """Every rank's random streams and episode counts, gathered; rank 0 writes (atomically).
+
+        ``best.pt`` (the best evaluation so far) is written by rank 0 alone, from inside its evaluation:
+        it holds rank 0's streams only; resume from ``checkpoint.pt``.
+        """
         state = {"rng": checkpoints.rng_state(), "episodes": episodes_done.cpu()}
         states = [None] * world
-        if world > 1:
+        if world > 1 and name == "checkpoint.pt":
             dist.all_gather_object(states, state)
         else:
             states = [state]
         if rank == 0:
-            checkpoints.save(os.path.join(run_dir, "checkpoint.pt"), {
+            checkpoints.save(os.path.join(run_dir, name), {
                 "kind": "ppo", "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
                 "global_step": global_step, "update": update, "learning_rate": lr, "wall_time": wall,
                 "curve": curve, "args": args, "env_config": env_cfg, "policy_keys": agent.actor.encoder.keys,
                 "policy_export": export_policy(agent.actor, agent.actor.encoder.keys, example_obs),
                 "rng": [s["rng"] for s in states], "episodes": [s["episodes"] for s in states],
-                "difficulty": float(getattr(envs, "difficulty", 1.0))})
+                "difficulty": float(getattr(envs, "difficulty", 1.0)), "best": best})
 
     # ---- rollout storage on the learner device (images stay uint8) -------------------------------
     obs_buf = {k: torch.zeros((T, N, *sp.shape), dtype=torch.uint8 if sp.dtype == np.uint8 else torch.float32,
@@ -355,6 +416,8 @@ def main(args: Args) -> dict:
                     v_loss = 0.5 * ((newvalue - b_ret[mb]) ** 2).mean()
                 entropy_loss = entropy.mean()
                 loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+                if update <= args.critic_warmup_updates:  # the actor waits for a critic that knows it
+                    loss = v_loss * args.vf_coef
                 optimizer.zero_grad()
                 loss.backward()
                 if world > 1:  # data parallel: average the gradients of all ranks
@@ -362,7 +425,12 @@ def main(args: Args) -> dict:
                         if p.grad is not None:
                             dist.all_reduce(p.grad)
                             p.grad /= world
-                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                if args.separate_grad_clip:
+                    nn.utils.clip_grad_norm_(agent.actor.parameters(), args.max_grad_norm)
+                    nn.utils.clip_grad_norm_([p for n, p in agent.named_parameters() if not n.startswith("actor.")],
+                                             args.max_grad_norm)
+                else:
+                    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                 optimizer.step()
             kl = torch.stack(kls).mean()
             if world > 1:
@@ -373,7 +441,7 @@ def main(args: Args) -> dict:
                 if kl_value > 2.0 * args.kl_target:
                     lr = max(lr / 1.5, 1e-6)
                 elif kl_value < 0.5 * args.kl_target:
-                    lr = min(lr * 1.5, 1e-2)
+                    lr = min(lr * 1.5, args.max_learning_rate)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
 
@@ -416,6 +484,10 @@ def main(args: Args) -> dict:
                     writer.add_scalar(f"eval/{k}", result[k], global_step)
                     writer.add_scalar(f"eval_by_wall_time/{k}", result[k], int(wall))
                 stats["eval"] = result
+                if result["success_rate"] > best["success_rate"]:
+                    best = {"success_rate": result["success_rate"], "global_step": global_step, "update": update}
+                    checkpoint(update, next_obs, wall, "best.pt")
+                stats["best"] = best
         if update % args.checkpoint_interval == 0 or last:
             checkpoint(update, next_obs, wall)
             if writer is not None and args.capture_video:

@@ -36,7 +36,8 @@ def _run_args(summary: str) -> dict:
     """The DAgger settings a student was trained with (its run's summary.json), for the record."""
     with open(summary) as f:
         a = json.load(f)["args"]
-    return {k: a[k] for k in ("env_id", "num_envs", "seed", "total_timesteps", "time_limit_s", "teacher")}
+    return {k: a.get(k) for k in ("env_id", "num_envs", "seed", "total_timesteps", "time_limit_s", "teacher",
+                                  "student_last_action", "heldout_envs", "heldout_stride")}
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ no critic), the task it was trained on (plain data) and how it was made (the run
 steps, wall time, final evaluation), so that ``dexgrasp_env.load_pretrained(name)`` gives it back.
 
     python benchmarks/ship_policy.py runs/state-teacher/checkpoint.pt --name state-teacher
+    python benchmarks/ship_policy.py runs/depth-teacher/best.pt --name depth-teacher   # the best evaluation
 """
 
 from __future__ import annotations
@@ -17,22 +18,26 @@ import os
 import numpy as np
 
 from dexgrasp_env import checkpoints
-from dexgrasp_env.config import EnvConfig
+from dexgrasp_env.config import EnvConfig, RandomizationConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import load_policy
 from dexgrasp_env.pretrained import POLICY_DIR
 
-MAX_BYTES = 2 * 2**20
+MAX_BYTES = 5 * 10**6  # 5 MB: a pixel policy's encoder included
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a checkpoint.pt of algos/ppo.py")
+    parser.add_argument("checkpoint", help="a checkpoint.pt (the last) or best.pt (the best evaluation) of algos/ppo.py")
     parser.add_argument("--name", required=True, help="the shipped policy's name")
     parser.add_argument("--command", default=None, help="the training command to record")
     parser.add_argument("--eval-seeds", type=int, default=8,
                         help="record the mean success and lifted rates over this many seeds of 128 episodes each "
                              "(the training run's own evaluation is one seed)")
+    parser.add_argument("--eval-randomization", nargs="+", default=["shipped"], choices=["shipped", "default", "full"],
+                        help="randomization of the recorded evaluations: the shipped config's (its curriculum off, so "
+                             "at its full ranges), EnvConfig's default, or RandomizationConfig.full(); the first is "
+                             "the policy's `evaluation`, all are under `evaluations`")
     args = parser.parse_args()
     ckpt = checkpoints.load(args.checkpoint)
     program = ckpt["policy_export"]
@@ -40,18 +45,33 @@ def main() -> None:
         raise ValueError(f"the exported actor is {len(program)} bytes; a shipped policy may have {MAX_BYTES}")
     summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
-    cfg = dataclasses.replace(checkpoints.from_plain(EnvConfig, ckpt["env_config"]), object_assignment="cycle")
+    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    rc = cfg.randomization  # shipped with the curriculum off: a fresh environment runs at the full ranges
+    cfg = dataclasses.replace(cfg, extra_obs=(), randomization=dataclasses.replace(
+        rc, curriculum=dataclasses.replace(rc.curriculum, enabled=False)))
     policy, keys = load_policy(program), tuple(ckpt["policy_keys"])
-    per_seed = [run_episodes(lambda o: policy({k: o[k] for k in keys})[0], cfg, 128, seed)
-                for seed in range(args.eval_seeds)]
-    evaluation = {k: float(np.mean([r[k] for r in per_seed])) for k in ("success_rate", "lifted_rate", "mean_return")}
-    evaluation.update(episodes=128 * args.eval_seeds, seeds=list(range(args.eval_seeds)),
-                      success_rate_per_seed=[r["success_rate"] for r in per_seed],
-                      lifted_rate_per_seed=[r["lifted_rate"] for r in per_seed])
-    meta = {"name": args.name, "policy_keys": list(keys), "env_config": ckpt["env_config"],
+    presets = {"shipped": cfg.randomization, "default": RandomizationConfig(), "full": RandomizationConfig.full()}
+    evaluations = {}
+    for preset in args.eval_randomization:
+        task = dataclasses.replace(cfg, randomization=presets[preset], object_assignment="cycle")
+        per_seed = [run_episodes(lambda o: policy({k: o[k] for k in keys})[0], task, 128, seed)
+                    for seed in range(args.eval_seeds)]
+        evaluation = {k: float(np.mean([r[k] for r in per_seed])) for k in ("success_rate", "lifted_rate",
+                                                                            "mean_return")}
+        evaluation.update(randomization=preset, episodes=128 * args.eval_seeds, seeds=list(range(args.eval_seeds)),
+                          success_rate_per_seed=[r["success_rate"] for r in per_seed],
+                          lifted_rate_per_seed=[r["lifted_rate"] for r in per_seed],
+                          success_by_shape={n: float(np.mean([r["success_by_shape"][n] for r in per_seed]))
+                                            for n in per_seed[0]["success_by_shape"]})
+        evaluations[preset] = evaluation
+        print(f"{preset}: {evaluation}", flush=True)
+    evaluation = evaluations[args.eval_randomization[0]]
+    meta = {"name": args.name, "policy_keys": list(keys), "env_config": checkpoints.to_plain(cfg),
             "global_step": ckpt["global_step"], "wall_time_s": round(ckpt["wall_time"], 1),
-            "command": args.command, "evaluation": evaluation,
-            "training_run_eval": summary.get("final", {}).get("eval"), "train_args": ckpt["args"]}
+            "command": args.command, "evaluation": evaluation, "evaluations": evaluations,
+            "training_run_eval": next((p for p in ckpt.get("curve", []) if p["global_step"] == ckpt["global_step"]),
+                                      summary.get("final", {}).get("eval")),
+            "train_args": ckpt["args"]}
     os.makedirs(POLICY_DIR, exist_ok=True)
     with open(os.path.join(POLICY_DIR, f"{args.name}.pt2"), "wb") as f:
         f.write(program)

@@ -139,9 +139,9 @@ class RandomizationConfig:
     camera_rotation_noise_deg: float | None = None
     """Per-axis uniform rotation of every camera (degrees), e.g. 3.0."""
     depth_noise_std: float | None = None
-    """Gaussian noise on depth pixels (m), e.g. 0.005."""
+    """Gaussian noise on depth pixels that hit something (m), e.g. 0.005; misses stay at the far end."""
     depth_dropout: float | None = None
-    """Probability that a depth pixel reads 0 (invalid), e.g. 0.02."""
+    """Probability that a depth pixel is dropped (no return: it reads the far end, like a miss), e.g. 0.02."""
     light_scale: Range | None = None
     """Scale of the lights' diffuse intensity, e.g. (0.5, 1.5)."""
     color_noise: float | None = None

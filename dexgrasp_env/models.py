@@ -20,10 +20,18 @@ class RunningMeanStd(nn.Module):
 
     Under ``torch.distributed`` (data parallel) every update merges the statistics of all ranks, so
     the replicas normalise identically.
+
+    Args:
+        shape: Shape of one sample (``()`` for a scalar, ``(1, H, W)`` for a depth image: per pixel).
+        eps: Initial count (a prior weight of the initial mean 0 and variance 1).
+        std_floor: Added to the standard deviation before dividing. Depth uses it: a pixel that
+            always sees the table has a standard deviation near zero, and dividing by that would
+            turn millimetres of sensor noise into full-scale features.
     """
 
-    def __init__(self, shape=(), eps: float = 1e-4):
+    def __init__(self, shape=(), eps: float = 1e-4, std_floor: float = 0.0):
         super().__init__()
+        self.std_floor = float(std_floor)
         self.register_buffer("mean", torch.zeros(shape))
         self.register_buffer("var", torch.ones(shape))
         self.register_buffer("count", torch.tensor(eps))
@@ -45,7 +53,7 @@ class RunningMeanStd(nn.Module):
         self.count = total
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-5.0, 5.0)
+        return ((x - self.mean) / (torch.sqrt(self.var + 1e-8) + self.std_floor)).clamp(-5.0, 5.0)
 
 
 def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
@@ -118,21 +126,38 @@ class StereoEncoder(nn.Module):
 
 
 IMAGE_SCALES = {"left": 1 / 255, "right": 1 / 255}
-"""Pixel scale of the colour keys; depth is scaled by 1 / the far end of the camera's range."""
+"""Pixel scale of the colour keys (depth is normalised per pixel instead: :data:`DEPTH_STD_FLOOR`)."""
+
+DEPTH_STD_FLOOR = 0.02
+"""Metres added to each depth pixel's running standard deviation before dividing (:class:`RunningMeanStd`).
+
+Why depth is normalised per pixel and not scaled by ``1 / far``: from the default camera an object
+5 cm across stands out from the table it hides by a median 8 cm, 0.05 after a ``1 / far`` scale,
+while the table's own ramp and the misses span 0.4-1.0 of that range. The network then has to find
+a 5 % bump on a large, fixed gradient, and at initialisation removing the object changed the depth
+encoder's output by 0.3 %. Subtracting each pixel's running mean removes the fixed scene (the table
+ramp, the resting arm), so what is left is what changes: the object and the moving robot. The floor
+of 2 cm keeps pixels that always see the table from amplifying noise. Measured on rendered 64x64
+frames (``tests/test_models.py``): an encoder locates the object within ~2 cm after 400 supervised
+steps with it, and not at all (the spread of the spawn region, ~10 cm) with ``1 / far``.
+"""
 
 
 class ObsEncoder(nn.Module):
-    """Observation keys to one feature vector: vector keys normalised, depth through a CNN, a stereo
-    pair through :class:`StereoEncoder`; all concatenated and passed through an MLP.
+    """Observation keys to one feature vector: vector keys and depth normalised by running statistics
+    (depth per pixel, :data:`DEPTH_STD_FLOOR`), images through a CNN, a stereo pair through
+    :class:`StereoEncoder`; all concatenated and passed through an MLP.
 
     Args:
         spaces: ``{key: gymnasium Box}`` of (at least) ``keys``.
         keys: The keys this encoder reads, in order.
-        depth_far: Depth is divided by this (the camera's far range).
         hidden: Widths of the MLP after the fusion.
+        hide: ``{key: slice}`` of vector entries the encoder zeroes after normalisation (the network
+            never sees them; e.g. a DAgger student's own last action, which it could copy instead of
+            looking at the images). Part of the module, so an exported policy hides them too.
     """
 
-    def __init__(self, spaces: dict, keys, depth_far: float = 1.6, hidden=(512, 256, 128)):
+    def __init__(self, spaces: dict, keys, hidden=(512, 256, 128), hide: dict | None = None):
         super().__init__()
         self.keys = tuple(keys)
         self.norms, self.images = nn.ModuleDict(), nn.ModuleDict()
@@ -142,11 +167,20 @@ class ObsEncoder(nn.Module):
             shape = spaces[k].shape
             if len(shape) == 3:
                 if self.stereo is None or k not in ("left", "right"):
-                    self.images[k] = ImageEncoder(shape, scale=IMAGE_SCALES.get(k, 1.0 / depth_far))
+                    self.images[k] = ImageEncoder(shape, scale=IMAGE_SCALES.get(k, 1.0))
                     width += 256
+                if k not in IMAGE_SCALES:  # depth (float metres): per-pixel running normalisation
+                    self.norms[k] = RunningMeanStd(shape, std_floor=DEPTH_STD_FLOOR)
             else:
                 self.norms[k] = RunningMeanStd(shape)
                 width += shape[0]
+        self.hidden_keys = tuple(sorted(hide or {}))
+        for k, sl in (hide or {}).items():
+            if k not in self.norms or len(spaces[k].shape) != 1:
+                raise ValueError(f"hide names {k!r}, which is not a vector key of this encoder {self.keys}")
+            keep = torch.ones(spaces[k].shape)
+            keep[sl] = 0.0
+            self.register_buffer(f"keep_{k}", keep)
         self.trunk = mlp((width, *hidden))
         self.out_dim = hidden[-1]
 
@@ -154,10 +188,15 @@ class ObsEncoder(nn.Module):
         for k, norm in self.norms.items():
             norm.update(obs[k])
 
+    def _input(self, obs: dict, k: str) -> torch.Tensor:
+        x = self.norms[k].normalize(obs[k]) if k in self.norms else obs[k]
+        if k in self.hidden_keys:
+            x = x * getattr(self, f"keep_{k}")
+        return self.images[k](x) if k in self.images else x
+
     def forward(self, obs: dict) -> torch.Tensor:
         parts = [self.stereo(obs["left"], obs["right"])] if self.stereo is not None else []
-        parts += [self.images[k](obs[k]) if k in self.images else self.norms[k].normalize(obs[k])
-                  for k in self.keys if k in self.images or k in self.norms]
+        parts += [self._input(obs, k) for k in self.keys if k in self.images or k in self.norms]
         return self.trunk(torch.cat(parts, dim=-1))
 
 

@@ -29,11 +29,31 @@ class PretrainedPolicy:
         info: How it was made (``<name>.json`` without the config).
     """
 
-    def __init__(self, program: torch.nn.Module, keys: tuple[str, ...], info: dict) -> None:
+    def __init__(self, program: torch.nn.Module, keys: tuple[str, ...], info: dict,
+                 shapes: dict[str, tuple[int, ...]] | None = None) -> None:
         self.program, self.keys, self.info = program, keys, info
+        self.shapes = shapes or {}
+
+    def check(self, obs: dict) -> None:
+        """Refuse observations whose per-environment shape is not the one the policy was trained on.
+
+        An image of another size would otherwise fail deep inside the exported program (or, worse,
+        pass through a pooling layer and mean something else).
+        """
+        for k in self.keys:
+            if k not in obs:
+                raise ValueError(f"policy {self.info.get('name')!r} reads {k!r}, which the observation lacks "
+                                 f"(it has {sorted(obs)})")
+            want, got = self.shapes.get(k), tuple(obs[k].shape[1:])
+            if want is not None and got != want:
+                what = (f"{want[-1]}x{want[-2]} (width x height) images, got {got[-1]}x{got[-2]}" if len(want) == 3
+                        else f"shape {want}, got {got}")
+                raise ValueError(f"policy {self.info.get('name')!r} expects {k!r} {what}: make the environment "
+                                 f"with the camera of its config (load_pretrained returns it)")
 
     def __call__(self, obs: dict) -> torch.Tensor:
         obs = obs if isinstance(obs, dict) else {"state": obs}
+        self.check(obs)
         with torch.no_grad():
             return self.program({k: obs[k] for k in self.keys})[0]
 
@@ -51,6 +71,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
     from dexgrasp_env.checkpoints import from_plain
     from dexgrasp_env.config import EnvConfig
     from dexgrasp_env.models import load_policy
+    from dexgrasp_env.spaces import key_spaces
 
     names = available()
     if name not in names:
@@ -60,4 +81,6 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
     with open(os.path.join(POLICY_DIR, f"{name}.pt2"), "rb") as f:
         program = load_policy(f.read(), device)
     config = from_plain(EnvConfig, meta.pop("env_config"))
-    return PretrainedPolicy(program, tuple(meta["policy_keys"]), meta), config
+    keys = tuple(meta["policy_keys"])
+    spaces = key_spaces(config)
+    return PretrainedPolicy(program, keys, meta, {k: spaces[k].shape for k in keys if k in spaces}), config

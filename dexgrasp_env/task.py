@@ -354,20 +354,26 @@ class GraspTask:
         return {k: out[k] for k in self.obs_keys}
 
     def _process_depth(self, raw: torch.Tensor) -> torch.Tensor:
-        """Metres, misses read as far, clipped to the range; optional noise and dropout."""
+        """Metres in ``[near, far]``: misses read as far; optional noise on hits, then dropout.
+
+        Dropped pixels read as far, like misses: a depth sensor's invalid return carries no
+        distance, and the far end is the one value the observation already uses for "nothing
+        measured here". (Writing 0 would put them outside ``[near, far]`` and plant near spikes many
+        times the object's contrast.) Noise is added to hits only: a miss has no distance to perturb.
+        """
         near, far = self.cfg.camera.depth_range
         rc = self.cfg.randomization
-        depth = torch.where(raw > 0, raw, torch.full_like(raw, far))
+        hit = raw > 0
+        depth = torch.where(hit, raw, torch.full_like(raw, far))
         n, h, w = depth.shape
         key = self._noise_key() if rc.depth_noise_std is not None or rc.depth_dropout is not None else None
         if rc.depth_noise_std is not None:
             noise = rng.normal(key, h * w, _DEPTH_NOISE_SLOT).view(n, h, w)
-            depth = depth + noise * (rc.depth_noise_std * self.difficulty)
-        depth = depth.clamp(near, far)
+            depth = depth + (noise * (rc.depth_noise_std * self.difficulty)).masked_fill(~hit, 0.0)
         if rc.depth_dropout is not None:
             drop = rng.uniform(key, h * w, _DEPTH_DROPOUT_SLOT).view(n, h, w) < (rc.depth_dropout * self.difficulty)
-            depth = torch.where(drop, torch.zeros_like(depth), depth)
-        return depth
+            depth = depth.masked_fill(drop, far)
+        return depth.clamp(near, far)
 
     def close(self) -> None:
         """Release the simulator's native resources (see :meth:`~dexgrasp_env.sim.base.Simulator.close`)."""

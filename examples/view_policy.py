@@ -1,6 +1,7 @@
 """Run a policy and write an MP4 of its episodes: the shipped State teacher by default, or a checkpoint.
 
     python examples/view_policy.py --out outputs/teacher.mp4               # the shipped teacher lifting objects
+    python examples/view_policy.py depth-teacher --out outputs/depth.mp4   # a shipped policy by name
     python examples/view_policy.py runs/<run>/checkpoint.pt --out outputs/policy.mp4
 
 A checkpoint of ``algos/ppo.py`` or ``algos/dagger.py`` carries its exported policy
@@ -22,21 +23,23 @@ from dexgrasp_env import checkpoints
 from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import load_policy
+from dexgrasp_env.pretrained import available
 from dexgrasp_env.wrappers.video import write_mp4
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", nargs="?", default=None,
-                        help="a checkpoint.pt of algos/ppo.py or algos/dagger.py (default: the shipped state teacher)")
+    parser.add_argument("checkpoint", nargs="?", default="state-teacher",
+                        help="a checkpoint.pt of algos/ppo.py or algos/dagger.py, or the name of a shipped policy "
+                             f"({', '.join(available())}; default: state-teacher)")
     parser.add_argument("--out", default="outputs/policy.mp4", help="the MP4 to write")
     parser.add_argument("--seed", type=int, default=0, help="reset seed of the first episode")
     parser.add_argument("--episodes", type=int, default=4, help="episodes in the video, one object shape each")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     args = parser.parse_args()
 
-    if args.checkpoint is None:
-        pretrained, cfg = dexgrasp_env.load_pretrained("state-teacher")
+    if not os.path.exists(args.checkpoint):
+        pretrained, cfg = dexgrasp_env.load_pretrained(args.checkpoint)
         program, keys = pretrained.program, pretrained.keys
     else:
         ckpt = checkpoints.load(args.checkpoint)

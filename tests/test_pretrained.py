@@ -32,3 +32,11 @@ def test_shipped_teacher_reproduces_its_success_rate(seed):
     print(f"seed {seed}: {result}; recorded {recorded}")
     assert abs(result["success_rate"] - recorded["success_rate"]) <= 0.05
     assert abs(result["lifted_rate"] - recorded["lifted_rate"]) <= 0.05
+
+
+def test_shipped_policy_refuses_observations_of_another_shape():
+    policy, _ = dexgrasp_env.load_pretrained("state-teacher")
+    with pytest.raises(ValueError, match=r"expects 'state' shape \(104,\), got \(100,\)"):
+        policy({"state": torch.zeros(2, 100)})
+    with pytest.raises(ValueError, match="reads 'state'"):
+        policy({"depth": torch.zeros(2, 1, 8, 8)})

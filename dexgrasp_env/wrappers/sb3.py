@@ -6,9 +6,15 @@ and Monitor-style ``infos[i]["episode"]``. :func:`make_sb3_env` builds a
 :class:`~dexgrasp_env.vector.DisaggregatedVectorEnv` that way and wraps it.
 
 Depth images are float metres in the environment; SB3's image extractors take uint8 images, so
-by default the adapter maps depth to uint8 (``depth_range[0]`` -> 0, ``depth_range[1]`` -> 255,
-invalid 0 stays 0): ``MultiInputPolicy`` then gives the depth and the stereo images a NatureCNN
-each (they must be at least 36 x 36) and the vectors an MLP.
+by default the adapter maps depth to uint8: ``MultiInputPolicy`` then gives the depth and the
+stereo images a NatureCNN each (they must be at least 36 x 36) and the vectors an MLP. The default
+encoding, ``"normalized"``, is the one this package's own encoders read (see
+:data:`dexgrasp_env.models.DEPTH_STD_FLOOR` for why): each pixel minus its running mean, over its
+running standard deviation plus 2 cm, clipped to +-5 and stored as ``128 + 25.5 z`` (about 1 mm per
+level where the scene is still). The statistics follow the observations while ``training`` is true
+(set it false to freeze them for evaluation, like SB3's ``VecNormalize``). ``"metric"`` maps the
+depth range linearly (``near`` -> 0, ``far`` -> 255, about 5 mm per level): there an object 5 cm
+across differs from the table by a few levels, which SB3's CNN hardly sees.
 
 Per step the adapter does no Python work per environment except for the environments that
 finished: only they get a filled info dict. The list of info dicts is reused between steps, so
@@ -21,13 +27,22 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 try:
     from stable_baselines3.common.vec_env import VecEnv
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("dexgrasp_env.wrappers.sb3 needs stable-baselines3: pip install 'dexgrasp[sb3]'") from exc
 
+from dexgrasp_env.models import DEPTH_STD_FLOOR, RunningMeanStd
 from dexgrasp_env.vector.pool import DisaggregatedVectorEnv, make_vector_env
+
+DEPTH_ENCODINGS = ("normalized", "metric")
+
+
+def _check_encoding(depth_encoding: str) -> None:
+    if depth_encoding not in DEPTH_ENCODINGS:
+        raise ValueError(f"depth_encoding={depth_encoding!r} is unknown; expected one of {DEPTH_ENCODINGS}")
 
 
 class SB3VecEnv(VecEnv):
@@ -36,9 +51,13 @@ class SB3VecEnv(VecEnv):
     Args:
         venv: A pool made with ``autoreset_mode="same_step"`` and ``numpy_obs=True``.
         depth_as_uint8: Map float depth to uint8 images for SB3's CNN extractors.
+        depth_encoding: ``"normalized"`` (per-pixel running normalisation) or ``"metric"`` (the depth
+            range mapped linearly): see the module docstring.
     """
 
-    def __init__(self, venv: DisaggregatedVectorEnv, depth_as_uint8: bool = True) -> None:
+    def __init__(self, venv: DisaggregatedVectorEnv, depth_as_uint8: bool = True,
+                 depth_encoding: str = "normalized") -> None:
+        _check_encoding(depth_encoding)
         pool = venv.pool_cfg
         if pool.autoreset_mode != "same_step" or not pool.numpy_obs:
             raise ValueError("SB3VecEnv needs a pool made with autoreset_mode='same_step' and numpy_obs=True "
@@ -47,7 +66,9 @@ class SB3VecEnv(VecEnv):
         self.depth_range = venv.cfg.camera.depth_range
         space = venv.single_observation_space
         self._depth = depth_as_uint8 and isinstance(space, gym.spaces.Dict) and "depth" in space.spaces
+        self.depth_encoding, self.training = depth_encoding, True
         if self._depth:
+            self.depth_norm = RunningMeanStd(space.spaces["depth"].shape, std_floor=DEPTH_STD_FLOOR)
             spaces = dict(space.spaces)
             spaces["depth"] = gym.spaces.Box(0, 255, spaces["depth"].shape, np.uint8)
             space = gym.spaces.Dict(spaces)
@@ -58,13 +79,19 @@ class SB3VecEnv(VecEnv):
         super().__init__(venv.num_envs, space, venv.single_action_space)
 
     # -- observations --------------------------------------------------------------------------
-    def _obs(self, obs):
+    def _obs(self, obs, update: bool = True):
         if not self._depth:
             return obs
-        near, far = self.depth_range
         depth = obs["depth"]
-        scaled = np.clip((depth - near) / (far - near), 0.0, 1.0) * 255.0
-        return {**obs, "depth": np.where(depth > 0, np.maximum(scaled, 1.0), 0.0).astype(np.uint8)}
+        if self.depth_encoding == "metric":
+            near, far = self.depth_range
+            scaled = np.clip((depth - near) / (far - near), 0.0, 1.0) * 255.0
+            return {**obs, "depth": np.round(scaled).astype(np.uint8)}
+        x = torch.from_numpy(np.ascontiguousarray(depth))
+        if self.training and update:
+            self.depth_norm.update(x)
+        z = self.depth_norm.normalize(x).numpy()  # in [-5, 5]
+        return {**obs, "depth": np.clip(np.round(128.0 + 25.5 * z), 0, 255).astype(np.uint8)}
 
     # -- VecEnv API ----------------------------------------------------------------------------
     def reset(self):
@@ -79,6 +106,7 @@ class SB3VecEnv(VecEnv):
 
     def step_wait(self):
         obs, reward, terminated, truncated, info = self.venv.step(self._actions)
+        obs = self._obs(obs)  # first: the statistics move once per step, and the final obs uses the same
         done = terminated | truncated
         infos = self._infos
         for i in np.flatnonzero(self._dirty):  # clear what the last step wrote
@@ -86,7 +114,7 @@ class SB3VecEnv(VecEnv):
         self._dirty[:] = done
         finished = np.flatnonzero(done)
         if finished.size:
-            final_obs = self._obs(info["final_obs"])
+            final_obs = self._obs(info["final_obs"], update=False)
             stats = info["episode_stats"]
             for i in finished:
                 entry = infos[i]
@@ -95,7 +123,7 @@ class SB3VecEnv(VecEnv):
                 entry["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
                 entry["episode"] = {"r": float(stats["r"][i]), "l": int(stats["l"][i])}
                 entry["is_success"] = bool(stats["success"][i])
-        return self._obs(obs), reward.astype(np.float32), done, infos
+        return obs, reward.astype(np.float32), done, infos
 
     def close(self) -> None:
         self.venv.close()
@@ -127,17 +155,19 @@ class SB3VecEnv(VecEnv):
         return list(frames) if frames is not None else [None] * self.num_envs
 
 
-def make_sb3_env(env_id: str, num_envs: int, *, depth_as_uint8: bool = True, **kwargs) -> SB3VecEnv:
+def make_sb3_env(env_id: str, num_envs: int, *, depth_as_uint8: bool = True, depth_encoding: str = "normalized",
+                 **kwargs) -> SB3VecEnv:
     """Make the pool for SB3 (same-step autoreset, numpy observations) and wrap it.
 
     Args:
         env_id: A registered id, e.g. ``"DexGrasp-Depth-v0"``.
         num_envs: Number of environments.
-        depth_as_uint8: See :class:`SB3VecEnv`.
+        depth_as_uint8, depth_encoding: See :class:`SB3VecEnv`.
         **kwargs: Pool and task settings as for ``gymnasium.make_vec`` (``sim_devices``, ``camera``...).
     """
     from dexgrasp_env.config import ENV_IDS
 
+    _check_encoding(depth_encoding)  # before the pool starts
     kwargs.update(autoreset_mode="same_step", numpy_obs=True)
     venv = make_vector_env(num_envs, ENV_IDS[env_id], **kwargs)
-    return SB3VecEnv(venv, depth_as_uint8=depth_as_uint8)
+    return SB3VecEnv(venv, depth_as_uint8=depth_as_uint8, depth_encoding=depth_encoding)

@@ -30,7 +30,7 @@ def state_teacher(tmp_path_factory):
 
 def _args(tmp_path, teacher, **kw):
     defaults = dict(teacher=teacher, num_envs=16, run_dir=str(tmp_path), progress=False,
-                    eval_interval=1000, eval_episodes=2, minibatch_size=256, heldout_episodes=4,
+                    eval_interval=1000, eval_episodes=2, minibatch_size=256, heldout_envs=4,
                     env=EnvConfig(camera=CameraConfig(width=32, height=32)))
     defaults.update(kw)
     return dagger.Args(**defaults)
@@ -113,3 +113,24 @@ def test_cli_help():
         dagger.main(dagger.Args(progress=False))
     with pytest.raises(ValueError, match="no shipped policy named 'teacher-of-nobody'"):
         dagger.main(dagger.Args(teacher="teacher-of-nobody", progress=False))
+
+
+def test_ppo_fine_tunes_a_depth_student(tmp_path, state_teacher):
+    """ppo.py --init-actor: the student's task and weights; the critic warms up while the actor waits."""
+    student_dir, ppo_dir = tmp_path / "student", tmp_path / "ppo"
+    dagger.main(_args(student_dir, state_teacher, env_id="DexGrasp-Depth-v0", num_envs=8, total_timesteps=8 * 16 * 2,
+                      eval_episodes=0))
+    student = checkpoints.load(student_dir / "checkpoint.pt")
+    assert "actor.encoder.keep_proprio" in student["student"]  # its own last action was hidden
+    init = str(student_dir / "checkpoint.pt")
+    stats = ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", init_actor=init, num_envs=8, total_timesteps=8 * 16 * 2,
+                              critic_warmup_updates=2, eval_interval=1, eval_episodes=2, run_dir=str(ppo_dir),
+                              progress=False, checkpoint_interval=1000, max_learning_rate=3e-4,
+                              separate_grad_clip=True))
+    assert stats["update"] == 2 and (ppo_dir / "best.pt").exists()
+    tuned = checkpoints.load(ppo_dir / "checkpoint.pt")
+    assert tuned["env_config"]["camera"]["width"] == 32 and tuned["env_config"]["extra_obs"] == ["state"]
+    weights = [k for k in student["student"] if k.startswith("actor.") and ".norms." not in k and "keep_" not in k]
+    assert weights and all(torch.equal(tuned["agent"][k], student["student"][k]) for k in weights)
+    with pytest.raises(ValueError, match="obs_mode='depth'"):
+        ppo.main(ppo.Args(env_id="DexGrasp-StereoRGB-v0", init_actor=init, run_dir=str(tmp_path / "x")))

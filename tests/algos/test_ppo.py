@@ -249,3 +249,19 @@ def test_scripts_take_sizes_from_the_spaces():
             text = f.read()
         assert "23" not in text and "116" not in text, name
     assert dataclasses.is_dataclass(ppo.Args)
+
+
+def test_adr_trains_towards_the_full_ranges_and_evaluates_at_them(tmp_path):
+    """--adr: the full ranges, widened by the curriculum from nominal; evaluation worlds at the full ranges."""
+    from dexgrasp_env.config import RandomizationConfig
+    from dexgrasp_env.vector.pool import make_vector_env
+
+    cfg = ppo.env_config(small_args(tmp_path, adr=True))
+    full = RandomizationConfig.full()
+    assert cfg.randomization.curriculum.enabled
+    assert dataclasses.replace(cfg.randomization, curriculum=full.curriculum) == full
+    train = make_vector_env(2, config=cfg)
+    evaluation = make_vector_env(2, config=ppo.eval_config(cfg))
+    assert train.difficulty == 0.0 and evaluation.difficulty == 1.0
+    train.close()
+    evaluation.close()

@@ -41,15 +41,30 @@ def test_full_ranges_are_respected(full_task):
     assert lights.min() >= 0.5 - 1e-5 and lights.max() <= 1.5 + 1e-5
 
 
-def test_depth_noise_and_dropout(full_task):
-    task = full_task
-    task.difficulty = 1.0
-    obs = task.reset(seed=3)
-    dropped = (obs["depth"] == 0).float().mean().item()
-    assert 0.01 < dropped < 0.04  # 2 % dropout
+@pytest.fixture(scope="module")
+def noisy_depth_task():
+    """Depth noise (1 cm) and dropout (5 %) only, so that difficulty 0 gives the clean image of the same world."""
+    rc = dataclasses.replace(RandomizationConfig.none(), depth_noise_std=0.01, depth_dropout=0.05)
+    return GraspTask(small_config("depth", randomization=rc), 8, "cpu", autoreset_mode="disabled")
+
+
+def test_depth_noise_and_dropout_stay_in_the_depth_range(noisy_depth_task):
+    """Dropped pixels read far (no return), like misses, never 0; noise perturbs hits only."""
+    task = noisy_depth_task
+    near, far = task.cfg.camera.depth_range
     task.difficulty = 0.0
     clean = task.reset(seed=3)["depth"]
-    assert (clean > 0).all()
+    task.difficulty = 1.0
+    noisy = task.reset(seed=3)["depth"]
+    assert noisy.min() >= near and noisy.max() <= far
+    miss = (task.sim.render()["depth"] == 0).unsqueeze(1)  # the renderer's misses (raw 0)
+    assert miss.any() and (noisy[miss] == far).all()  # noise never touches a miss
+    inside = ~miss & (clean < far - 0.05)  # hits well inside the range (beyond far reads far too)
+    hit_noisy, hit_clean = noisy[inside], clean[inside]
+    dropped = hit_noisy == far
+    assert 0.03 < dropped.float().mean() < 0.07  # 5 % dropout
+    noise = (hit_noisy - hit_clean)[~dropped]
+    assert 0.008 < noise.std() < 0.012
 
 
 def test_difficulty_zero_gives_nominal_physics(full_task):

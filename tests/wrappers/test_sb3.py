@@ -50,7 +50,7 @@ def test_vecenv_checks_and_terminal_observation():
                 assert info["TimeLimit.truncated"] is True
                 np.testing.assert_array_equal(info["terminal_observation"]["state"], ref_obs["state"][i])
                 np.testing.assert_array_equal(info["terminal_observation"]["depth"],
-                                              env._obs({"depth": ref_obs["depth"][i]})["depth"])
+                                              env._obs({"depth": ref_obs["depth"][i]}, update=False)["depth"])
                 assert info["episode"]["l"] == 8 and "is_success" in info
             assert not np.array_equal(obs["state"], ref_obs["state"])  # the returned obs is the reset one
         if t == 8:
@@ -61,6 +61,34 @@ def test_vecenv_checks_and_terminal_observation():
     assert env.env_method("worker_pids") == [[], [], []]
     env.close()
     ref.close()
+
+
+def test_normalized_depth_gives_the_object_contrast():
+    """The object against the scene, as SB3's CNN receives it: where two worlds' depth differs by 2-10 cm
+    (an object on the table in one, the table in the other), against the spread of the levels that
+    did not change (the table's ramp, the arm, the misses). The metric map spends most of its levels
+    on that fixed scene; the default per-pixel normalisation takes it away."""
+    env = make_sb3_env("DexGrasp-Depth-v0", 16, camera=CAM48)
+    for seed in range(4):  # the running statistics see a few resets
+        env.seed(seed)
+        encoded = env.reset()["depth"].astype(np.float32)
+    env.close()
+    metric_env = make_sb3_env("DexGrasp-Depth-v0", 16, camera=CAM48, depth_encoding="metric")
+    metric_env.seed(3)
+    metric = metric_env.reset()["depth"].astype(np.float32)
+    raw = metric_env.venv.reset(seed=3)[0]["depth"]  # the same worlds in metres
+    metric_env.close()
+    diff = np.abs(raw[0::2] - raw[1::2])  # worlds 0/1, 2/3, ...: the object sits elsewhere
+    moved, still = (diff >= 0.02) & (diff <= 0.10), diff < 0.002
+    assert moved.sum() > 50
+
+    def contrast(img):
+        return np.median(np.abs(img[0::2] - img[1::2])[moved]) / img[0::2][still].std()
+
+    print(f"object contrast over scene spread: normalized {contrast(encoded):.2f}, metric {contrast(metric):.2f}")
+    assert contrast(encoded) >= 3 * contrast(metric)
+    with pytest.raises(ValueError, match="depth_encoding='log'"):
+        make_sb3_env("DexGrasp-Depth-v0", 1, camera=CAM48, depth_encoding="log")
 
 
 def test_adapter_refuses_a_next_step_pool():
