@@ -18,7 +18,7 @@ from dexgrasp_env.models import ObsEncoder
 from dexgrasp_env.spaces import STATE_SLICES, key_spaces
 from dexgrasp_env.task import GraspTask
 
-SIZE, ENVS = 64, 256
+SIZE, ENVS, STEPS = 64, 256, 300
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def frames():
     return data, key_spaces(cfg)
 
 
-def locate(data, spaces, keys, steps: int = 400) -> tuple[float, float]:
+def locate(data, spaces, keys, steps: int = STEPS) -> tuple[float, float]:
     """Train encoder + linear head to regress the object position; mean test error and the
     predict-the-mean baseline (m)."""
     torch.manual_seed(1)
@@ -67,7 +67,7 @@ def locate(data, spaces, keys, steps: int = 400) -> tuple[float, float]:
 def test_encoder_locates_the_object_within_a_few_centimetres(frames, keys):
     data, spaces = frames
     err, baseline = locate(data, spaces, keys)
-    print(f"{'+'.join(keys)}: {100 * err:.2f} cm after 400 steps (predicting the mean: {100 * baseline:.2f} cm)")
+    print(f"{'+'.join(keys)}: {100 * err:.2f} cm after {STEPS} steps (predicting the mean: {100 * baseline:.2f} cm)")
     assert baseline > 0.08  # the object really moves between frames
     assert err < 0.04
 
