@@ -24,6 +24,7 @@ Evaluate: ``python algos/ppo.py --eval-checkpoint runs/<run>/checkpoint.pt --eva
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import json
@@ -125,6 +126,9 @@ class Args:
     """start the actor (encoder, normalisers, head, log-std) from this checkpoint of algos/dagger.py or algos/ppo.py
     and train on its task (its --env config; --env-id must match its observation mode): PPO fine-tuning of a
     distilled student. The critic starts from scratch"""
+    anchor_coef: float = 0.0
+    """with --init-actor: weight of a KL penalty that holds the policy near the initial (distilled) actor, a frozen
+    copy; PPO's updates are noisy, and without it the fine-tuned student drifts from what it had learned"""
     critic_warmup_updates: int = 0
     """updates at the start that train only the critic (the actor stays as initialised): with --init-actor, so
     that the first policy gradients use advantages of a critic that has seen the policy"""
@@ -173,12 +177,19 @@ class Agent(nn.Module):
         """Normalised value (see ``value_norm``)."""
         return self.critic(self.critic_enc(obs)).squeeze(-1)
 
-    def get_action_and_value(self, obs: dict, action: torch.Tensor | None = None):
+    def get_action_and_value(self, obs: dict, action: torch.Tensor | None = None, anchor: nn.Module | None = None):
+        """Action, its log-probability, entropy, value; with ``anchor`` (a frozen actor) also the KL
+        divergence of this policy from the anchor's per sample."""
         mean, std = self.actor(obs)
         d = torch.distributions.Normal(mean, std)
         if action is None:
             action = d.sample()
-        return action, d.log_prob(action).sum(-1), d.entropy().sum(-1), self.get_value(obs)
+        out = (action, d.log_prob(action).sum(-1), d.entropy().sum(-1), self.get_value(obs))
+        if anchor is None:
+            return out
+        with torch.no_grad():
+            a_mean, a_std = anchor(obs)
+        return *out, torch.distributions.kl_divergence(d, torch.distributions.Normal(a_mean, a_std)).sum(-1)
 
 
 def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device, actor_state: dict | None = None) -> Agent:
@@ -280,6 +291,11 @@ def main(args: Args) -> dict:
     T, N = args.num_steps, args.num_envs
     num_updates = max(1, args.total_timesteps // (T * N * world))
     agent = make_agent(args, env_cfg, spaces, device, actor_state)
+    anchor = None
+    if args.anchor_coef > 0:
+        if actor_state is None:
+            raise ValueError(f"--anchor-coef {args.anchor_coef} needs --init-actor (the policy to stay near)")
+        anchor = copy.deepcopy(agent.actor).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     lr, global_step, start_update, wall_offset = args.learning_rate, 0, 1, 0.0
     torch.manual_seed(args.seed + rank)  # different exploration noise on every rank
@@ -398,8 +414,8 @@ def main(args: Args) -> dict:
             # the same number of minibatches on every rank, so the all-reduces pair up
             for mb in idx[torch.randperm(len(idx), device=device)].tensor_split(args.num_minibatches):
                 with autocast:
-                    _, newlogp, entropy, newvalue = agent.get_action_and_value(
-                        {k: v_[mb] for k, v_ in b_obs.items()}, b_act[mb])
+                    _, newlogp, entropy, newvalue, *anchor_kl = agent.get_action_and_value(
+                        {k: v_[mb] for k, v_ in b_obs.items()}, b_act[mb], anchor)
                 newlogp, newvalue = newlogp.float(), newvalue.float()
                 logratio = newlogp - b_logp[mb]
                 ratio = logratio.exp()
@@ -416,6 +432,9 @@ def main(args: Args) -> dict:
                     v_loss = 0.5 * ((newvalue - b_ret[mb]) ** 2).mean()
                 entropy_loss = entropy.mean()
                 loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+                if anchor is not None:
+                    anchor_loss = anchor_kl[0].float().mean()
+                    loss = loss + args.anchor_coef * anchor_loss
                 if update <= args.critic_warmup_updates:  # the actor waits for a critic that knows it
                     loss = v_loss * args.vf_coef
                 optimizer.zero_grad()
@@ -436,7 +455,8 @@ def main(args: Args) -> dict:
             if world > 1:
                 dist.all_reduce(kl)
                 kl /= world
-            if args.lr_schedule == "adaptive":  # one host sync per epoch
+            if args.lr_schedule == "adaptive" and update > args.critic_warmup_updates:  # one host sync per epoch
+                # (not while the actor waits: its KL is 0 then, and the rate would climb to the ceiling)
                 kl_value = kl.item()
                 if kl_value > 2.0 * args.kl_target:
                     lr = max(lr / 1.5, 1e-6)
@@ -468,6 +488,7 @@ def main(args: Args) -> dict:
                        "losses/entropy": entropy_loss.item(), "losses/approx_kl": kl.item(),
                        "losses/clipfrac": torch.stack(clipfracs).mean().item(),
                        "losses/explained_variance": explained_var,
+                       **({"losses/anchor_kl": anchor_loss.item()} if anchor is not None else {}),
                        **{f"reward/{k}": x for k, x in zip(REWARD_TERMS, term_sums.tolist())}}
             if n_ep > 0:
                 scalars.update({f"charts/{k}": stats[k] for k in ("episodic_return", "episodic_length",

@@ -14,21 +14,45 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 
 import numpy as np
+import torch
 
-from dexgrasp_env import checkpoints
-from dexgrasp_env.config import EnvConfig, RandomizationConfig
-from dexgrasp_env.evaluation import run_episodes
-from dexgrasp_env.models import load_policy
-from dexgrasp_env.pretrained import POLICY_DIR
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import load_script  # noqa: E402
+
+from dexgrasp_env import checkpoints  # noqa: E402
+from dexgrasp_env.config import ENV_IDS, EnvConfig, RandomizationConfig  # noqa: E402
+from dexgrasp_env.evaluation import run_episodes  # noqa: E402
+from dexgrasp_env.models import export_policy, load_policy  # noqa: E402
+from dexgrasp_env.pretrained import POLICY_DIR  # noqa: E402
+from dexgrasp_env.spaces import key_spaces  # noqa: E402
 
 MAX_BYTES = 5 * 10**6  # 5 MB: a pixel policy's encoder included
 
 
+def compact_export(path: str, ckpt: dict) -> bytes:
+    """The actor exported again from the checkpoint's weights, with a two-sample example input.
+
+    Checkpoints written before ``export_policy`` cloned its example carried the whole rollout batch's
+    storage inside the program (6.9 MB for a 64x64 depth actor, 2.6 MB of it weights).
+    """
+    ppo = load_script("ppo")
+    env_id = next(k for k, v in ENV_IDS.items() if v == ckpt["env_config"]["obs_mode"])
+    actor_state, _ = ppo.initial_actor(path, env_id)
+    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    spaces = key_spaces(cfg)
+    actor = ppo.make_agent(ppo.Args(env_id=env_id), cfg, spaces, "cpu", actor_state).actor
+    keys = tuple(ckpt["policy_keys"])
+    example = {k: torch.as_tensor(spaces[k].sample()[None].repeat(2, 0)) for k in keys}
+    return export_policy(actor, keys, example)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a checkpoint.pt (the last) or best.pt (the best evaluation) of algos/ppo.py")
+    parser.add_argument("checkpoint",
+                        help="a checkpoint.pt (the last) or best.pt (the best evaluation) of algos/ppo.py")
     parser.add_argument("--name", required=True, help="the shipped policy's name")
     parser.add_argument("--command", default=None, help="the training command to record")
     parser.add_argument("--eval-seeds", type=int, default=8,
@@ -40,7 +64,7 @@ def main() -> None:
                              "the policy's `evaluation`, all are under `evaluations`")
     args = parser.parse_args()
     ckpt = checkpoints.load(args.checkpoint)
-    program = ckpt["policy_export"]
+    program = compact_export(args.checkpoint, ckpt)
     if len(program) > MAX_BYTES:
         raise ValueError(f"the exported actor is {len(program)} bytes; a shipped policy may have {MAX_BYTES}")
     summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")

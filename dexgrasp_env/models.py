@@ -221,7 +221,8 @@ def export_policy(actor: nn.Module, keys, example_obs: dict) -> bytes:
     Loadable without this package's code: ``torch.export.load(io.BytesIO(data)).module()(obs)``.
     """
     keys = tuple(keys)
-    example = {k: example_obs[k][:2].detach() for k in keys}
+    # cloned: a slice of a batch keeps the whole batch's storage, which the program would then carry
+    example = {k: example_obs[k][:2].detach().clone() for k in keys}
     batch = torch.export.Dim("batch", min=1)
     program = torch.export.export(actor.eval(), (example,), dynamic_shapes=({k: {0: batch} for k in keys},))
     actor.train()

@@ -62,3 +62,10 @@ def test_view_policy_films_the_shipped_teacher_by_default(tmp_path):
     assert video.stat().st_size > 10_000
     assert "2 episodes: success" in out and "480 frames" in out
 
+
+
+def test_view_policy_films_the_shipped_depth_teacher(tmp_path):
+    """A shipped policy by name: the depth teacher, its depth view beside the person's."""
+    video = tmp_path / "depth.mp4"
+    out = run("examples/view_policy.py", "depth-teacher", "--out", str(video), "--episodes", "1")
+    assert video.stat().st_size > 10_000 and "1 episodes: success" in out and "240 frames" in out

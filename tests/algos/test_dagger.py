@@ -126,11 +126,13 @@ def test_ppo_fine_tunes_a_depth_student(tmp_path, state_teacher):
     stats = ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", init_actor=init, num_envs=8, total_timesteps=8 * 16 * 2,
                               critic_warmup_updates=2, eval_interval=1, eval_episodes=2, run_dir=str(ppo_dir),
                               progress=False, checkpoint_interval=1000, max_learning_rate=3e-4,
-                              separate_grad_clip=True))
+                              separate_grad_clip=True, anchor_coef=1.0))
     assert stats["update"] == 2 and (ppo_dir / "best.pt").exists()
     tuned = checkpoints.load(ppo_dir / "checkpoint.pt")
     assert tuned["env_config"]["camera"]["width"] == 32 and tuned["env_config"]["extra_obs"] == ["state"]
     weights = [k for k in student["student"] if k.startswith("actor.") and ".norms." not in k and "keep_" not in k]
     assert weights and all(torch.equal(tuned["agent"][k], student["student"][k]) for k in weights)
+    with pytest.raises(ValueError, match="--anchor-coef 1.0 needs --init-actor"):
+        ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", anchor_coef=1.0, run_dir=str(tmp_path / "x")))
     with pytest.raises(ValueError, match="obs_mode='depth'"):
         ppo.main(ppo.Args(env_id="DexGrasp-StereoRGB-v0", init_actor=init, run_dir=str(tmp_path / "x")))
