@@ -5,10 +5,12 @@ CPU recipe (the State teacher, ~30 minutes on 2 cores; ``benchmarks/results/teac
     python algos/ppo.py --num-envs 512 --env.episode-length-s 4 --gamma 0.99 --init-log-std -0.5 \
         --total-timesteps 12000000 --time-limit-s 1800 --eval-interval 100 --run-dir runs/state-teacher
 
-Fine-tuning a distilled depth student by RL (the shipped ``depth-teacher``; the critic warms up first):
+Fine-tuning a distilled depth student by RL (the shipped ``depth-teacher``: the critic warms up first, a KL
+penalty holds the actor near the student; without it PPO undid the distillation):
 
     python algos/ppo.py --env-id DexGrasp-Depth-v0 --init-actor runs/<dagger run>/checkpoint.pt --num-envs 256 \
-        --gamma 0.99 --critic-warmup-updates 20 --learning-rate 1e-4 --max-learning-rate 3e-4 --separate-grad-clip
+        --gamma 0.99 --critic-warmup-updates 20 --learning-rate 5e-5 --max-learning-rate 1e-4 --anchor-coef 1.0 \
+        --ent-coef 0 --separate-grad-clip --time-limit-s 1800 --eval-interval 20
 
 Disaggregated (the paper's layout: simulator workers + one learner device):
 

@@ -5,7 +5,7 @@ no critic), the task it was trained on (plain data) and how it was made (the run
 steps, wall time, final evaluation), so that ``dexgrasp_env.load_pretrained(name)`` gives it back.
 
     python benchmarks/ship_policy.py runs/state-teacher/checkpoint.pt --name state-teacher
-    python benchmarks/ship_policy.py runs/depth-teacher/best.pt --name depth-teacher   # the best evaluation
+    python benchmarks/ship_policy.py runs/<run>/best.pt --name <name>   # the run's best evaluation
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ def main() -> None:
         raise ValueError(f"the exported actor is {len(program)} bytes; a shipped policy may have {MAX_BYTES}")
     summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
-    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
-    rc = cfg.randomization  # shipped with the curriculum off: a fresh environment runs at the full ranges
-    cfg = dataclasses.replace(cfg, extra_obs=(), randomization=dataclasses.replace(
-        rc, curriculum=dataclasses.replace(rc.curriculum, enabled=False)))
+    # shipped as ppo.py evaluates (no training-only extras, the curriculum off: a fresh environment runs at
+    # the full ranges), with the training run's object assignment
+    trained = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    cfg = dataclasses.replace(load_script("ppo").eval_config(trained), object_assignment=trained.object_assignment)
     policy, keys = load_policy(program), tuple(ckpt["policy_keys"])
     presets = {"shipped": cfg.randomization, "default": RandomizationConfig(), "full": RandomizationConfig.full()}
     evaluations = {}

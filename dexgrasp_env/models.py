@@ -139,8 +139,8 @@ encoder's output by 0.3 %. Subtracting each pixel's running mean removes the fix
 ramp, the resting arm), so what is left is what changes: the object and the moving robot. The floor
 of 2 cm keeps pixels that always see the table from amplifying noise. Measured on rendered 64x64
 frames (``tests/test_models.py``): an encoder locates the object to 3.4 cm after 300 supervised
-steps with it (the stereo pair: 2.0 cm), and not at all with ``1 / far`` (9.6 cm after 400 steps, the spread of the
-spawn region).
+steps with it (the stereo pair: 2.0 cm), and not at all with ``1 / far`` (9.6 cm after 400 steps,
+the spread of the spawn region).
 """
 
 
