@@ -70,3 +70,14 @@ def load_script(name: str):
     sys.modules[name] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
     return module
+
+
+def distil_or_reuse(run_dir: str, reuse: bool, distil) -> dict:
+    """A DAgger run's final stats with its curve: ``distil()`` (``algos/dagger.py``'s main), or with ``reuse``
+    the ``summary.json`` a finished run left in ``run_dir``."""
+    summary = os.path.join(run_dir, "summary.json")
+    if reuse and os.path.exists(summary):
+        with open(summary) as f:
+            done = json.load(f)
+        return dict(done["final"], curve=done["curve"])
+    return distil()

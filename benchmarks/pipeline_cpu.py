@@ -20,7 +20,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import emit, load_script, machine  # noqa: E402
+from _common import distil_or_reuse, emit, load_script, machine  # noqa: E402
 from plot_curves import plot_students  # noqa: E402
 
 from dexgrasp_env import checkpoints  # noqa: E402
@@ -67,15 +67,10 @@ def main() -> None:
         name = env_id.split("-")[1].lower()
         run_dir = os.path.join(args.runs, f"student_{name}")
         summary = os.path.join(run_dir, "summary.json")
-        if args.reuse and os.path.exists(summary):
-            with open(summary) as f:
-                done = json.load(f)
-            stats = dict(done["final"], curve=done["curve"])
-        else:
-            stats = dagger.main(dagger.Args(
-                teacher=args.teacher, env_id=env_id, env=EnvConfig(camera=camera), num_envs=args.num_envs,
-                total_timesteps=args.student_steps, time_limit_s=args.time_limit_s, seed=args.seed, run_dir=run_dir,
-                eval_interval=args.eval_interval, eval_episodes=args.curve_episodes, progress=False))
+        stats = distil_or_reuse(run_dir, args.reuse, lambda e=env_id, d=run_dir: dagger.main(dagger.Args(
+            teacher=args.teacher, env_id=e, env=EnvConfig(camera=camera), num_envs=args.num_envs,
+            total_timesteps=args.student_steps, time_limit_s=args.time_limit_s, seed=args.seed, run_dir=d,
+            eval_interval=args.eval_interval, eval_episodes=args.curve_episodes, progress=False)))
         curves[name] = stats["curve"]
         # the final comparison: the student's exported policy on the same 128 episodes as the teacher
         ckpt = checkpoints.load(os.path.join(run_dir, "checkpoint.pt"))

@@ -1,11 +1,13 @@
 """Ship a trained actor inside the package: ``dexgrasp_env/policies/<name>.pt2`` and ``<name>.json``.
 
-Takes the exported actor of a ``algos/ppo.py`` checkpoint (a ``torch.export`` program: no optimiser,
-no critic), the task it was trained on (plain data) and how it was made (the run's command line,
-steps, wall time, final evaluation), so that ``dexgrasp_env.load_pretrained(name)`` gives it back.
+Takes the exported actor of an ``algos/ppo.py`` or ``algos/dagger.py`` checkpoint (a ``torch.export``
+program: no optimiser, no critic, no auxiliary head), the task it was trained on (plain data) and how it
+was made (the run's command line, steps, wall time, final evaluation), so that
+``dexgrasp_env.load_pretrained(name)`` gives it back.
 
     python benchmarks/ship_policy.py runs/state-teacher/checkpoint.pt --name state-teacher
     python benchmarks/ship_policy.py runs/<run>/best.pt --name <name>   # the run's best evaluation
+    python benchmarks/ship_policy.py runs/<dagger run>/checkpoint.pt --name stereo-student  # a DAgger student
 """
 
 from __future__ import annotations
@@ -56,33 +58,39 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="the shipped policy's name")
     parser.add_argument("--command", default=None, help="the training command to record")
     parser.add_argument("--eval-seeds", type=int, default=8,
-                        help="record the mean success and lifted rates over this many seeds of 128 episodes each "
+                        help="record the mean success and lifted rates over this many seeds of --eval-episodes each "
                              "(the training run's own evaluation is one seed)")
     parser.add_argument("--eval-randomization", nargs="+", default=["shipped"], choices=["shipped", "default", "full"],
                         help="randomization of the recorded evaluations: the shipped config's (its curriculum off, so "
                              "at its full ranges), EnvConfig's default, or RandomizationConfig.full(); the first is "
                              "the policy's `evaluation`, all are under `evaluations`")
+    parser.add_argument("--eval-episodes", type=int, default=128, help="episodes of each evaluation seed")
+    parser.add_argument("--policy-dir", default=POLICY_DIR, help="where the two files go (the package's policies)")
     args = parser.parse_args()
     ckpt = checkpoints.load(args.checkpoint)
-    program = compact_export(args.checkpoint, ckpt)
+    trained = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    if ckpt.get("kind") == "dagger":  # exported compactly already; its task carries the teacher's keys as extras
+        program, keys = ckpt["policy_export"], tuple(ckpt["student_keys"])
+        cfg = dataclasses.replace(trained, extra_obs=())
+    else:
+        program, keys = compact_export(args.checkpoint, ckpt), tuple(ckpt["policy_keys"])
+        # shipped as ppo.py evaluates (no training-only extras, the curriculum off: a fresh environment runs
+        # at the full ranges), with the training run's object assignment
+        cfg = dataclasses.replace(load_script("ppo").eval_config(trained), object_assignment=trained.object_assignment)
     if len(program) > MAX_BYTES:
         raise ValueError(f"the exported actor is {len(program)} bytes; a shipped policy may have {MAX_BYTES}")
     summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
-    # shipped as ppo.py evaluates (no training-only extras, the curriculum off: a fresh environment runs at
-    # the full ranges), with the training run's object assignment
-    trained = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
-    cfg = dataclasses.replace(load_script("ppo").eval_config(trained), object_assignment=trained.object_assignment)
-    policy, keys = load_policy(program), tuple(ckpt["policy_keys"])
+    policy = load_policy(program)
     presets = {"shipped": cfg.randomization, "default": RandomizationConfig(), "full": RandomizationConfig.full()}
     evaluations = {}
     for preset in args.eval_randomization:
         task = dataclasses.replace(cfg, randomization=presets[preset], object_assignment="cycle")
-        per_seed = [run_episodes(lambda o: policy({k: o[k] for k in keys})[0], task, 128, seed)
+        per_seed = [run_episodes(lambda o: policy({k: o[k] for k in keys})[0], task, args.eval_episodes, seed)
                     for seed in range(args.eval_seeds)]
         evaluation = {k: float(np.mean([r[k] for r in per_seed])) for k in ("success_rate", "lifted_rate",
                                                                             "mean_return")}
-        evaluation.update(randomization=preset, episodes=128 * args.eval_seeds, seeds=list(range(args.eval_seeds)),
+        evaluation.update(randomization=preset, episodes=args.eval_episodes * args.eval_seeds, seeds=list(range(args.eval_seeds)),
                           success_rate_per_seed=[r["success_rate"] for r in per_seed],
                           lifted_rate_per_seed=[r["lifted_rate"] for r in per_seed],
                           success_by_shape={n: float(np.mean([r["success_by_shape"][n] for r in per_seed]))
@@ -93,16 +101,17 @@ def main() -> None:
     meta = {"name": args.name, "policy_keys": list(keys), "env_config": checkpoints.to_plain(cfg),
             "global_step": ckpt["global_step"], "wall_time_s": round(ckpt["wall_time"], 1),
             "command": args.command, "evaluation": evaluation, "evaluations": evaluations,
+            "kind": ckpt.get("kind", "ppo"),
             "training_run_eval": next((p for p in ckpt.get("curve", []) if p["global_step"] == ckpt["global_step"]),
                                       summary.get("final", {}).get("eval")),
             "train_args": ckpt["args"]}
-    os.makedirs(POLICY_DIR, exist_ok=True)
-    with open(os.path.join(POLICY_DIR, f"{args.name}.pt2"), "wb") as f:
+    os.makedirs(args.policy_dir, exist_ok=True)
+    with open(os.path.join(args.policy_dir, f"{args.name}.pt2"), "wb") as f:
         f.write(program)
-    with open(os.path.join(POLICY_DIR, f"{args.name}.json"), "w") as f:
+    with open(os.path.join(args.policy_dir, f"{args.name}.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(f"{args.name}: {len(program) / 2**20:.2f} MiB actor, {ckpt['global_step']} steps, {evaluation} "
-          f"-> {POLICY_DIR}")
+          f"-> {args.policy_dir}")
 
 
 if __name__ == "__main__":

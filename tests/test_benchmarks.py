@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -54,3 +56,38 @@ def test_plot_curves_writes_the_png_and_the_record_of_each_run(tmp_path):
     assert run["curve"] == curve and run["args"]["num_envs"] == 8
     bad = subprocess.run(cmd[:5] + ["a", "b"] + cmd[6:], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "1 summaries need as many --labels" in bad.stderr
+
+
+def test_stereo_comparison_task_is_the_teachers_task_with_appearance_noise():
+    """Both arms distil on one task: the teachers' action and reward, stereo at the depth teacher's size,
+    lights and colours randomised (camera pose noise on unless asked off); a teacher of another task is refused."""
+    import dataclasses
+    import importlib.util
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from _common import load_script
+
+    spec = importlib.util.spec_from_file_location("stereo_comparison", os.path.join(ROOT, "benchmarks",
+                                                                                   "stereo_comparison.py"))
+    sc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sc)
+    dagger = load_script("dagger")
+    teachers = {n: dagger.load_teacher(n, "cpu")[2] for n in ("state-teacher", "depth-teacher")}
+    for camera_noise in (True, False):
+        task = sc.comparison_task(teachers, 64, camera_noise)
+        assert task.obs_mode == "stereo_rgb" and (task.camera.width, task.camera.height) == (64, 64)
+        rc = task.randomization
+        assert rc.light_scale == (0.5, 1.5) and rc.color_noise == 0.15
+        assert (rc.camera_rotation_noise_deg == 3.0) is camera_noise
+        assert task.action_mode == teachers["state-teacher"].action_mode == teachers["depth-teacher"].action_mode
+    other = dict(teachers, joint=dataclasses.replace(teachers["state-teacher"], action_mode="joint"))
+    with pytest.raises(ValueError, match="teacher 'joint' was trained with action_mode='joint'"):
+        sc.comparison_task(other, 64, True)
+    with pytest.raises(ValueError, match="teacher 'depth-teacher' reads 64x64 depth; --size is 32"):
+        sc.comparison_task(teachers, 32, True)
+    arms = {"s": {"success_mean": 0.5, "success_min": 0.4, "success_max": 0.6},
+            "d": {"success_mean": 0.8, "success_min": 0.7, "success_max": 0.9}}
+    assert sc.outcome(arms, "s", "d").startswith("the paper's claim holds")
+    assert sc.outcome(arms, "d", "s").startswith("against the paper")
+    arms["d"]["success_min"] = 0.55
+    assert sc.outcome(arms, "s", "d").startswith("no separation")

@@ -11,6 +11,7 @@ import torch
 
 from dexgrasp_env import checkpoints
 from dexgrasp_env.config import CameraConfig, EnvConfig
+from dexgrasp_env.spaces import key_spaces
 from tests.algos.conftest import ROOT, load_script
 from tests.algos.test_ppo import assert_every_flag_explained
 
@@ -136,3 +137,27 @@ def test_ppo_fine_tunes_a_depth_student(tmp_path, state_teacher):
         ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", anchor_coef=1.0, run_dir=str(tmp_path / "x")))
     with pytest.raises(ValueError, match="obs_mode='depth'"):
         ppo.main(ppo.Args(env_id="DexGrasp-StereoRGB-v0", init_actor=init, run_dir=str(tmp_path / "x")))
+
+
+def test_ship_policy_ships_a_dagger_student_without_its_teachers_keys(tmp_path, state_teacher):
+    """benchmarks/ship_policy.py takes a DAgger checkpoint: the student's actor and its task without the
+    teacher's extra keys, evaluated on that task."""
+    run = tmp_path / "run"
+    dagger.main(_args(run, state_teacher, env_id="DexGrasp-StereoRGB-v0", num_envs=4, total_timesteps=4 * 16,
+                      eval_episodes=0, env=EnvConfig(episode_length_s=0.5, camera=CameraConfig(width=32, height=32))))
+    out = subprocess.run([sys.executable, "benchmarks/ship_policy.py", str(run / "checkpoint.pt"), "--name", "tiny",
+                          "--eval-seeds", "1", "--eval-episodes", "2", "--policy-dir", str(tmp_path / "ship")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    import json
+
+    from dexgrasp_env.models import load_policy
+
+    meta = json.loads((tmp_path / "ship" / "tiny.json").read_text())
+    assert meta["kind"] == "dagger" and meta["policy_keys"] == ["left", "right", "proprio"]
+    assert meta["env_config"]["extra_obs"] == [] and meta["env_config"]["obs_mode"] == "stereo_rgb"
+    assert meta["evaluation"]["episodes"] == 2
+    program = load_policy((tmp_path / "ship" / "tiny.pt2").read_bytes())
+    spaces = key_spaces(checkpoints.from_plain(EnvConfig, meta["env_config"]))
+    obs = {k: torch.as_tensor(spaces[k].sample()[None].repeat(3, 0)) for k in meta["policy_keys"]}
+    assert program(obs)[0].shape == (3, 11)
