@@ -64,6 +64,17 @@ def test_view_policy_films_the_shipped_teacher_by_default(tmp_path):
 
 
 
+def test_view_policy_films_the_shipped_stereo_student_with_both_eyes(tmp_path):
+    video = tmp_path / "stereo.mp4"
+    out = run("examples/view_policy.py", "stereo-student", "--out", str(video), "--episodes", "1")
+    assert video.stat().st_size > 10_000 and "1 episodes: success" in out and "240 frames" in out
+    import imageio.v2 as imageio
+
+    frame = imageio.get_reader(str(video)).get_data(0)
+    assert frame.shape[1] == 320 + 64  # the person's view, the two 64x64 eyes stacked beside it
+    assert frame[:64, 320:].mean() > 20 and frame[120:184, 320:].mean() > 20  # both eyes drawn
+
+
 def test_view_policy_films_the_shipped_depth_teacher(tmp_path):
     """A shipped policy by name: the depth teacher, its depth view beside the person's."""
     video = tmp_path / "depth.mp4"
