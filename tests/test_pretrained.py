@@ -34,29 +34,20 @@ def test_shipped_teacher_reproduces_its_success_rate(seed):
     assert abs(result["lifted_rate"] - recorded["lifted_rate"]) <= 0.05
 
 
-def test_shipped_depth_teacher_reproduces_its_success_rate():
-    """The depth teacher (PPO fine-tuned from a DAgger student): 128 episodes on a seed not used to
-    measure it, within 0.07 of its recorded 8-seed mean, on its own config (64x64 depth)."""
-    policy, config = dexgrasp_env.load_pretrained("depth-teacher")
-    assert config.obs_mode == "depth" and policy.keys == ("depth", "proprio")
+@pytest.mark.parametrize("name, obs_mode, keys", [
+    ("depth-teacher", "depth", ("depth", "proprio")),  # PPO fine-tuned from a DAgger student
+    ("stereo-student", "stereo_rgb", ("left", "right", "proprio")),  # DAgger (benchmarks/stereo_comparison.py)
+])
+def test_shipped_pixel_policy_reproduces_its_success_rate(name, obs_mode, keys):
+    """128 episodes on a seed not used to measure it, within 0.07 of the recorded 8-seed mean, on the policy's
+    own config (64x64 images); an actor-only export of at most 5 MB."""
+    policy, config = dexgrasp_env.load_pretrained(name)
+    assert config.obs_mode == obs_mode and policy.keys == keys
+    assert os.path.getsize(os.path.join(POLICY_DIR, f"{name}.pt2")) <= 5 * 10**6
     recorded = policy.info["evaluation"]
     assert recorded["episodes"] == 1024 and 17 not in recorded["seeds"]
     result = run_episodes(policy, dataclasses.replace(config, object_assignment="cycle"), 128, seed=17)
-    print(f"seed 17: {result}; recorded {recorded}")
-    assert abs(result["success_rate"] - recorded["success_rate"]) <= 0.07
-
-
-def test_shipped_stereo_student_reproduces_its_success_rate():
-    """The StereoRGB student (DAgger from the state teacher, benchmarks/stereo_comparison.py): 128 episodes on a
-    seed not used to measure it, within 0.07 of its recorded 8-seed mean, on its own config (64x64 stereo,
-    lights and colours randomised)."""
-    policy, config = dexgrasp_env.load_pretrained("stereo-student")
-    assert config.obs_mode == "stereo_rgb" and policy.keys == ("left", "right", "proprio")
-    assert os.path.getsize(os.path.join(POLICY_DIR, "stereo-student.pt2")) <= 5 * 10**6
-    recorded = policy.info["evaluation"]
-    assert recorded["episodes"] == 1024 and 17 not in recorded["seeds"]
-    result = run_episodes(policy, dataclasses.replace(config, object_assignment="cycle"), 128, seed=17)
-    print(f"seed 17: {result}; recorded {recorded}")
+    print(f"{name}, seed 17: {result}; recorded {recorded}")
     assert abs(result["success_rate"] - recorded["success_rate"]) <= 0.07
 
 
