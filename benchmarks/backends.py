@@ -7,9 +7,13 @@ Measures, for ``backend="mujoco"`` (C MuJoCo on CPU threads) and ``backend="warp
   same worlds (``mujoco.rollout`` on every core, ``decimation`` physics steps per env step);
 * the Depth vector env at 64 environments, 64x64 and 160x120;
 * ``algos/ppo.py`` end to end (SPS) at 512 State environments;
-* where one environment's step goes (task layer against physics), by section.
+* where one environment's step goes (task layer against physics), by section;
+* the State vector env at 1,024 environments for each object set (``--object-sets``: primitives, procedural,
+  ycb), each set and backend in its own process, with the process's peak resident memory and the
+  simulator's bytes per world.
 
     python benchmarks/backends.py --out benchmarks/results/backends_cpu-2core_$(date +%F).json
+    python benchmarks/backends.py --only object_sets --out benchmarks/results/object_sets_cpu-2core_$(date +%F).json
     python benchmarks/backends.py --quick          # tiny sizes: checks the script runs (tests)
 """
 
@@ -141,12 +145,57 @@ def ppo_sps(backend: str, num_envs: int, updates: int) -> float:
             return float(json.load(f)["final"]["sps"])
 
 
+def object_set_row(object_set: str, backend: str, num_envs: int, steps: int) -> dict:
+    """One set on one backend (run in a fresh process: the peak resident memory is this set's alone)."""
+    import resource
+
+    t0 = time.perf_counter()
+    rate, env = vector_rate("DexGrasp-State-v0", num_envs, backend, steps, object_set=object_set)
+    sim = env.unwrapped._shards[0].task.sim
+    row = {"env_steps_per_s": round(rate, 1), "build_and_measure_s": round(time.perf_counter() - t0, 1),
+           "sim_bytes_per_world": int(sim.memory_bytes() / num_envs),
+           "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    env.close()
+    return row
+
+
+def object_sets(sets: list[str], num_envs: int, steps: dict) -> dict:
+    """:func:`object_set_row` for every set and backend, each in its own process, and the rate ratios."""
+    out: dict = {"num_envs": num_envs}
+    for backend in BACKENDS:
+        out[backend] = {}
+        for name in sets:
+            cmd = [sys.executable, os.path.abspath(__file__), "--object-set-row", name, backend, str(num_envs),
+                   str(steps[backend])]
+            res = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            out[backend][name] = json.loads(res.stdout.strip().splitlines()[-1])
+        base = out[backend].get("primitives", {}).get("env_steps_per_s")
+        for name in sets:
+            if base:
+                out[backend][name]["over_primitives"] = round(out[backend][name]["env_steps_per_s"] / base, 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a check that the script runs)")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
+    parser.add_argument("--only", choices=("object_sets",), default=None,
+                        help="run one section only (object_sets: the State vector env per object set)")
+    parser.add_argument("--object-sets", nargs="+", default=["primitives", "procedural", "ycb"],
+                        help="object sets of the object_sets section (named sets or folders)")
+    parser.add_argument("--object-set-row", nargs=4, metavar=("SET", "BACKEND", "NUM_ENVS", "STEPS"),
+                        help=argparse.SUPPRESS)  # one row of the object_sets section, in its own process
     args = parser.parse_args()
+    if args.object_set_row:
+        name, backend, n, k = args.object_set_row
+        print(json.dumps(object_set_row(name, backend, int(n), int(k))))
+        return
     q = args.quick
+    set_sizes = (8, {"mujoco": 2, "warp": 2}) if q else (1024, {"mujoco": 40, "warp": 4})
+    if args.only == "object_sets":
+        emit({"machine": machine(), "results": {"object_sets": object_sets(args.object_sets, *set_sizes)}}, args.out)
+        return
     sizes = (4, 8) if q else (64, 256, 1024)
     steps = lambda n: 2 if q else max(10, 20480 // n)  # noqa: E731
     seconds = 0.2 if q else 4.0
@@ -187,6 +236,7 @@ def main() -> None:
         results["ppo_sps_512"][backend] = ppo_sps(backend, 16 if q else 512, 2 if q else 12)
     results["ppo_sps_512"]["mujoco_over_warp"] = round(results["ppo_sps_512"]["mujoco"]
                                                        / results["ppo_sps_512"]["warp"], 2)
+    results["object_sets"] = object_sets(args.object_sets, *set_sizes)
     emit({"machine": machine(), "results": results}, args.out)
 
 

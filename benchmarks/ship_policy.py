@@ -51,6 +51,20 @@ def compact_export(path: str, ckpt: dict) -> bytes:
     return export_policy(actor, keys, example)
 
 
+HELDOUT_SEED_OFFSET = 1000
+"""``procedural-heldout``: the training set's procedural seed plus this (objects no training run drew)."""
+
+
+def object_set_task(cfg: EnvConfig, name: str) -> EnvConfig:
+    """``cfg`` on another object set (the state describes every set by surface points, so a policy trained on
+    one mesh set runs on any)."""
+    if name == "procedural-heldout":
+        proc = dataclasses.replace(cfg.procedural, seed=cfg.procedural.seed + HELDOUT_SEED_OFFSET)
+        return dataclasses.replace(cfg, object_set="procedural", procedural=proc, shapes=None)
+    features = cfg.features if name != "primitives" or cfg.features == "shape" else "points"
+    return dataclasses.replace(cfg, object_set=name, shapes=None, object_features=features)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint",
@@ -66,6 +80,10 @@ def main() -> None:
                              "the policy's `evaluation`, all are under `evaluations`")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes of each evaluation seed")
     parser.add_argument("--policy-dir", default=POLICY_DIR, help="where the two files go (the package's policies)")
+    parser.add_argument("--eval-object-sets", nargs="*", default=[],
+                        help="also evaluate (at the shipped randomization) on these object sets: 'procedural' (the "
+                             "training seed's), 'procedural-heldout' (the same generator, seed + 1000: objects the "
+                             "policy never saw), 'ycb', 'primitives' or a folder; recorded per set and per object")
     args = parser.parse_args()
     ckpt = checkpoints.load(args.checkpoint)
     trained = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
@@ -83,24 +101,28 @@ def main() -> None:
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
     policy = load_policy(program)
     presets = {"shipped": cfg.randomization, "default": RandomizationConfig(), "full": RandomizationConfig.full()}
-    evaluations = {}
-    for preset in args.eval_randomization:
-        task = dataclasses.replace(cfg, randomization=presets[preset], object_assignment="cycle")
+
+    def evaluate(task: EnvConfig, label: str) -> dict:
+        task = dataclasses.replace(task, object_assignment="cycle")
         per_seed = [run_episodes(lambda o: policy({k: o[k] for k in keys})[0], task, args.eval_episodes, seed)
                     for seed in range(args.eval_seeds)]
-        evaluation = {k: float(np.mean([r[k] for r in per_seed])) for k in ("success_rate", "lifted_rate",
-                                                                            "mean_return")}
-        evaluation.update(randomization=preset, episodes=args.eval_episodes * args.eval_seeds, seeds=list(range(args.eval_seeds)),
-                          success_rate_per_seed=[r["success_rate"] for r in per_seed],
-                          lifted_rate_per_seed=[r["lifted_rate"] for r in per_seed],
-                          success_by_shape={n: float(np.mean([r["success_by_shape"][n] for r in per_seed]))
-                                            for n in per_seed[0]["success_by_shape"]})
-        evaluations[preset] = evaluation
-        print(f"{preset}: {evaluation}", flush=True)
+        out = {k: float(np.mean([r[k] for r in per_seed])) for k in ("success_rate", "lifted_rate", "mean_return")}
+        out.update(episodes=args.eval_episodes * args.eval_seeds, seeds=list(range(args.eval_seeds)),
+                   success_rate_per_seed=[r["success_rate"] for r in per_seed],
+                   lifted_rate_per_seed=[r["lifted_rate"] for r in per_seed],
+                   success_by_shape={n: float(np.mean([r["success_by_shape"][n] for r in per_seed]))
+                                     for n in per_seed[0]["success_by_shape"]})
+        print(f"{label}: {out}", flush=True)
+        return out
+
+    evaluations = {p: {"randomization": p, **evaluate(dataclasses.replace(cfg, randomization=presets[p]), p)}
+                   for p in args.eval_randomization}
+    by_set = {s: {"object_set": s, **evaluate(object_set_task(cfg, s), s)} for s in args.eval_object_sets}
     evaluation = evaluations[args.eval_randomization[0]]
     meta = {"name": args.name, "policy_keys": list(keys), "env_config": checkpoints.to_plain(cfg),
             "global_step": ckpt["global_step"], "wall_time_s": round(ckpt["wall_time"], 1),
             "command": args.command, "evaluation": evaluation, "evaluations": evaluations,
+            **({"evaluations_by_object_set": by_set} if by_set else {}),
             "kind": ckpt.get("kind", "ppo"),
             "training_run_eval": next((p for p in ckpt.get("curve", []) if p["global_step"] == ckpt["global_step"]),
                                       summary.get("final", {}).get("eval")),

@@ -28,7 +28,6 @@ for _env_id, _obs_mode in ENV_IDS.items():
         )
 
 
-
 def load_pretrained(name: str, device: str = "cpu"):
     """A policy shipped with the package and the ``EnvConfig`` it was trained with.
 
@@ -40,4 +39,15 @@ def load_pretrained(name: str, device: str = "cpu"):
     return _load(name, device)
 
 
-__all__ = ["ENV_IDS", "WorkerError", "__version__", "load_pretrained"]
+def load_object_set(config):
+    """The objects an ``EnvConfig`` puts on the table (its ``object_set``, narrowed to ``shapes``): names, meshes
+    or primitives, surface points, mass properties (see :mod:`dexgrasp_env.robot.object_sets`).
+
+    ``dexgrasp_env.load_object_set(make_env_config(object_set="ycb")).names`` lists the YCB subset.
+    """
+    from dexgrasp_env.robot.object_sets import load_object_set as _load
+
+    return _load(config)
+
+
+__all__ = ["ENV_IDS", "WorkerError", "__version__", "load_object_set", "load_pretrained"]

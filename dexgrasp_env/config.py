@@ -21,6 +21,8 @@ ExtraKey = Literal["state", "depth", "left", "right"]
 AutoresetMode = Literal["next_step", "same_step", "disabled"]
 Backend = Literal["auto", "mujoco", "warp"]
 ActionMode = Literal["palm_synergy", "joint"]
+ObjectFeatures = Literal["auto", "shape", "points"]
+Decomposition = Literal["auto", "hull", "coacd"]
 Range = tuple[float, float]
 
 OBS_MODES: tuple[str, ...] = ("state", "depth", "stereo_rgb")
@@ -28,6 +30,10 @@ EXTRA_KEYS: tuple[str, ...] = ("state", "depth", "left", "right")
 AUTORESET_MODES: tuple[str, ...] = ("next_step", "same_step", "disabled")
 BACKEND_CHOICES: tuple[str, ...] = ("auto", "mujoco", "warp")
 ACTION_MODES: tuple[str, ...] = ("palm_synergy", "joint")
+OBJECT_SETS: tuple[str, ...] = ("primitives", "procedural", "ycb")
+"""Named object sets; any other ``object_set`` value is a folder of the user's ``.obj``/``.stl`` files."""
+OBJECT_FEATURES: tuple[str, ...] = ("auto", "shape", "points")
+DECOMPOSITIONS: tuple[str, ...] = ("auto", "hull", "coacd")
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,41 @@ class RandomizationConfig:
 
 
 @dataclass(frozen=True)
+class ProceduralConfig:
+    """The ``procedural`` object set (:mod:`dexgrasp_env.robot.procedural`): seeded shapes of four families.
+
+    The same seed always gives the same set; another seed gives objects the first never held (the
+    held-out objects of an evaluation).
+    """
+
+    seed: int = 0
+    """Seed of the set (object ``i`` depends only on ``(seed, i)``)."""
+    count: int = 64
+    """Number of objects."""
+    size: Range = (0.05, 0.10)
+    """Range of each object's largest extent (m); the primitives span 0.04-0.12."""
+    min_thickness: float = 0.03
+    """Smallest extent along any axis (m): thinner objects are hard to pick up from the table."""
+    max_parts: int = 3
+    """Most convex pieces of a revolution or union shape (the difficulty knob: more pieces, more concave)."""
+    families: tuple[str, ...] = ("polytope", "superellipsoid", "revolution", "union")
+    """Shape families, drawn in turn (object ``i`` is of family ``i mod len(families)``)."""
+
+    def __post_init__(self) -> None:
+        from dexgrasp_env.robot.procedural import FAMILIES
+
+        bad = [f for f in self.families if f not in FAMILIES]
+        if bad or not self.families:
+            raise ValueError(f"procedural families {bad or self.families!r} are unknown; expected some of {FAMILIES}")
+        if self.count < 1:
+            raise ValueError(f"procedural count={self.count} must be >= 1")
+        if not 0.0 < self.size[0] <= self.size[1]:
+            raise ValueError(f"procedural size={self.size!r} must be a range 0 < low <= high (m)")
+        if self.max_parts < 2:
+            raise ValueError(f"procedural max_parts={self.max_parts} must be >= 2")
+
+
+@dataclass(frozen=True)
 class RobotConfig:
     """Joint servos of the arm and hand (position actuators on all 23 joints)."""
 
@@ -263,10 +304,29 @@ class EnvConfig:
     arm_start_noise: float = 0.05
     """Uniform noise on the arm's start joint angles (rad)."""
     shapes: tuple[str, ...] | None = None
-    """Names of the object shapes to draw from (:data:`dexgrasp_env.robot.objects.SHAPES`); all when None."""
+    """Names of the objects of ``object_set`` to draw from (for primitives :data:`dexgrasp_env.robot.objects.SHAPES`;
+    ``dexgrasp_env.load_object_set(cfg).names`` lists any set's); all when None."""
     object_assignment: Literal["random", "cycle"] = "random"
     """``random``: a shape drawn at every reset. ``cycle``: environment ``i`` always gets shape
     ``i mod len(shapes)`` (even coverage for evaluation)."""
+    object_set: str = "primitives"
+    """The objects: ``primitives`` (16 boxes, cylinders, spheres and capsules), ``procedural`` (seeded shapes,
+    see ``procedural``), ``ycb`` (a graspable subset of the YCB objects, ``pip install "dexgrasp[ycb]"``) or a
+    folder of ``.obj``/``.stl`` files (see ``mesh_scale``, ``mesh_density``, ``mesh_decomposition``)."""
+    procedural: ProceduralConfig = field(default_factory=ProceduralConfig)
+    """The ``procedural`` set's seed, size and difficulty."""
+    mesh_scale: float = 1.0
+    """Scale applied to a folder's meshes (e.g. 0.001 for files in millimetres)."""
+    mesh_density: float = 600.0
+    """Density of mesh objects (kg/m^3): their mass comes from their volume (600: most procedural and YCB objects
+    weigh 0.02-0.25 kg, around the primitives' 0.1-0.16 kg)."""
+    mesh_decomposition: Decomposition = "auto"
+    """How a folder's mesh collides: ``hull`` (its convex hull), ``coacd`` (convex decomposition, cached; needs
+    ``pip install coacd``), ``auto`` (the hull when the mesh fills at least 90% of it, else ``coacd``)."""
+    object_features: ObjectFeatures = "auto"
+    """How the privileged state describes the object: ``shape`` (kind one-hot and size: primitives only) or
+    ``points`` (64 surface points in the world frame, any shape); ``auto``: ``shape`` for primitives, else
+    ``points``."""
     camera: CameraConfig = field(default_factory=CameraConfig)
     """The camera rig and image size."""
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -300,10 +360,27 @@ class EnvConfig:
                 raise ValueError(f"extra_obs key {key!r} is unknown; expected some of {EXTRA_KEYS}")
         if len(set(self.extra_obs)) != len(self.extra_obs):
             raise ValueError(f"extra_obs={self.extra_obs!r} names a key twice")
+        if self.object_features not in OBJECT_FEATURES:
+            raise ValueError(f"object_features={self.object_features!r} is unknown; expected one of {OBJECT_FEATURES}")
+        if self.object_features == "shape" and self.object_set != "primitives":
+            raise ValueError(f"object_features='shape' describes primitives only, got object_set={self.object_set!r}; "
+                             f"use 'points' (or 'auto')")
+        if self.mesh_decomposition not in DECOMPOSITIONS:
+            raise ValueError(f"mesh_decomposition={self.mesh_decomposition!r} is unknown; expected one of "
+                             f"{DECOMPOSITIONS}")
+        if not self.mesh_scale > 0 or not self.mesh_density > 0:
+            raise ValueError(f"mesh_scale={self.mesh_scale!r} and mesh_density={self.mesh_density!r} must be > 0")
         if self.decimation < 1:
             raise ValueError(f"decimation={self.decimation} must be >= 1")
         if self.camera.width < 8 or self.camera.height < 8:
             raise ValueError(f"camera resolution {self.camera.width}x{self.camera.height} is below 8x8")
+
+    @property
+    def features(self) -> str:
+        """The object description in the state: ``shape`` or ``points`` (``object_features`` resolved)."""
+        if self.object_features != "auto":
+            return self.object_features
+        return "shape" if self.object_set == "primitives" else "points"
 
     @property
     def control_dt(self) -> float:

@@ -8,7 +8,7 @@ import gymnasium as gym
 import torch
 
 from dexgrasp_env.config import EnvConfig, env_id_of
-from dexgrasp_env.robot.objects import select_shapes
+from dexgrasp_env.robot.object_sets import load_object_set
 from dexgrasp_env.wrappers.video import compose_frame, write_mp4
 
 
@@ -33,7 +33,7 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
         ``success_rate`` (the object within ``success_threshold`` of the goal at the episode's end),
         ``lifted_rate`` (the object at least ``lift_height`` above its rest height at the end),
         ``mean_return``, ``mean_length``, ``episodes``; with ``object_assignment="cycle"`` also
-        ``success_by_shape`` (shape name -> success rate of its episodes: where a policy fails); and
+        ``success_by_shape`` (object name -> success rate of its episodes: where a policy fails); and
         with ``video`` also ``video`` (the path) and ``frames`` (its frame count).
     """
     filming = video is not None or frames is not None
@@ -63,8 +63,8 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
     result = {"success_rate": success.mean().item(), "lifted_rate": lifted.mean().item(),
               "mean_return": returns.mean().item(),
               "mean_length": lengths.mean().item(), "episodes": episodes}
-    if config.object_assignment == "cycle":  # environment i holds shape i mod K
-        names = [s.name for s in select_shapes(config.shapes)]
+    if config.object_assignment == "cycle":  # environment i holds object i mod K
+        names = load_object_set(config).names
         shape = torch.arange(episodes, device=device) % len(names)
         result["success_by_shape"] = {n: round(success[shape == i].mean().item(), 4)
                                       for i, n in enumerate(names) if bool((shape == i).any())}

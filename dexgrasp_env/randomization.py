@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from dexgrasp_env.config import CurriculumConfig, EnvConfig, RandomizationConfig
 from dexgrasp_env.robot import objects
+from dexgrasp_env.robot.object_sets import SURFACE_POINTS
+from dexgrasp_env.robot.scene import SLOT_FIELDS, mesh_slot_table
 from dexgrasp_env.rotations import quat_from_rotvec, quat_mul, quat_rotate
 
 Blocks = tuple[tuple[str, int], ...]
@@ -80,10 +83,20 @@ class Curriculum:
 
 @dataclass
 class ObjectDraw:
-    """The objects of the resetting worlds: geom kind, MuJoCo size triple, mass, friction (all ``(N, ...)``)."""
+    """The objects of the resetting worlds (all ``(N, ...)``).
 
+    ``index``: the object in the set; ``kind`` and ``size``: primitive kind and MuJoCo size triple
+    (-1 and zeros for meshes); ``scale``: the size scale (1 for meshes: a mesh's vertices are shared by
+    every world, so its size does not vary); ``bottom``/``top``: how far the object reaches below and
+    above its origin as it rests; ``mass``, ``friction``.
+    """
+
+    index: torch.Tensor
     kind: torch.Tensor
     size: torch.Tensor
+    scale: torch.Tensor
+    bottom: torch.Tensor
+    top: torch.Tensor
     mass: torch.Tensor
     friction: torch.Tensor
 
@@ -92,18 +105,37 @@ class Randomizer:
     """Turns a world's random numbers into its object, physics and appearance.
 
     Args:
-        cfg: The task config (its ``randomization``, ``shapes`` and ``object_assignment``).
-        sim: The simulator (for ids and the fields' compiled defaults).
+        cfg: The task config (its ``randomization``, ``object_assignment``).
+        sim: The simulator (its object set, ids and the fields' compiled defaults).
     """
 
     def __init__(self, cfg: EnvConfig, sim) -> None:
         self.cfg, self.sim = cfg, sim
         dev = sim.device
         f32 = dict(device=dev, dtype=torch.float32)
-        shapes = objects.select_shapes(cfg.shapes)
-        self.shape_kind = torch.tensor([s.kind for s in shapes], device=dev)
-        self.shape_size = torch.tensor([s.size for s in shapes], **f32)
-        self.shape_mass = torch.tensor([s.mass for s in shapes], **f32)
+        self.objects = obj = sim.objects
+        self.count = len(obj)
+        # (K, P, 3) surface points, sampled only where the state shows them
+        self.points = (torch.as_tensor(obj.points, **f32) if cfg.features == "points" else
+                       torch.zeros(self.count, SURFACE_POINTS, 3, **f32))
+        if obj.is_mesh:
+            m = obj.meshes
+            self.shape_kind = torch.full((self.count,), -1, device=dev)
+            self.shape_size = torch.zeros(self.count, 3, **f32)
+            self.shape_mass = torch.tensor([o.mass for o in m], **f32)
+            self.mesh_inertia = torch.as_tensor(np.stack([o.inertia for o in m]), **f32)
+            self.mesh_ipos = torch.as_tensor(np.stack([o.ipos for o in m]), **f32)
+            self.mesh_iquat = torch.as_tensor(np.stack([o.iquat for o in m]), **f32)
+            self.bottom = torch.tensor([o.bottom for o in m], **f32)
+            self.top = torch.tensor([o.top for o in m], **f32)
+            shapes = sim.field_shapes()
+            og = sim.object_geoms.tolist()
+            self.slots = {f: torch.as_tensor(v, device=dev).view(self.count, len(og), *shapes[f][1:])
+                          for f, v in mesh_slot_table(obj, sim.mjm).items()}
+        else:
+            self.shape_kind = torch.tensor([s.kind for s in obj.primitives], device=dev)
+            self.shape_size = torch.tensor([s.size for s in obj.primitives], **f32)
+            self.shape_mass = torch.tensor([s.mass for s in obj.primitives], **f32)
         self.object_geoms = sim.object_geoms.to(dev)
         self.kinds = torch.arange(len(objects.KINDS), device=dev)
         self.defaults = {k: v.to(dev) for k, v in sim.defaults.items()}
@@ -117,38 +149,53 @@ class Randomizer:
 
     # ------------------------------------------------------------------------------------------
     def draw_objects(self, u: dict[str, torch.Tensor], env_index: torch.Tensor, difficulty: float) -> ObjectDraw:
-        """Each world's shape (by its draw, or ``env_index`` in ``cycle`` assignment), size, mass, friction."""
-        rc, count = self.rc, len(self.shape_kind)
+        """Each world's object (by its draw, or ``env_index`` in ``cycle`` assignment), size, mass, friction."""
+        rc, count = self.rc, self.count
         if self.cfg.object_assignment == "cycle":
             choice = env_index % count
         else:
             choice = (u["shape"][:, 0] * count).long().clamp_max(count - 1)
-        size, mass = self.shape_size[choice], self.shape_mass[choice]
-        if rc.object_size_scale is not None:
-            size = size * _scaled(u["size"], rc.object_size_scale, 1.0, difficulty)
+        kind, size, mass = self.shape_kind[choice], self.shape_size[choice], self.shape_mass[choice]
+        scale = torch.ones_like(mass)
+        if rc.object_size_scale is not None and not self.objects.is_mesh:
+            scale = _scaled(u["size"][:, 0], rc.object_size_scale, 1.0, difficulty)
+            size = size * scale.unsqueeze(1)
+        if self.objects.is_mesh:
+            bottom, top = self.bottom[choice], self.top[choice]
+        else:
+            bottom = top = objects.rest_height(kind, size)
         if rc.object_mass_scale is not None:
             mass = mass * _scaled(u["mass"][:, 0], rc.object_mass_scale, 1.0, difficulty)
         friction = (_scaled(u["friction"][:, 0], rc.friction, 1.0, difficulty) if rc.friction is not None
                     else torch.ones_like(mass))
-        return ObjectDraw(self.shape_kind[choice], size, mass, friction)
+        return ObjectDraw(choice, kind, size, scale, bottom, top, mass, friction)
 
     def object_fields(self, draw: ObjectDraw) -> list[tuple[str, torch.Tensor, object]]:
         """``(field, value, index)`` writes that give each world its object.
 
-        The object body carries one geom per kind; the active one gets the size, the others
-        shrink to :data:`~dexgrasp_env.robot.objects.HIDDEN_SIZE` inside it.
+        Primitives: the object body carries one geom per kind; the active one gets the size, the
+        others shrink to :data:`~dexgrasp_env.robot.objects.HIDDEN_SIZE` inside it. Meshes: every slot
+        takes its mesh id, frame and bounds from :func:`~dexgrasp_env.robot.scene.mesh_slot_table`, the
+        body the mesh's mass properties (scaled with the drawn mass).
         """
         sim, d = self.sim, self.defaults
-        n = draw.kind.shape[0]
-        active = draw.kind.unsqueeze(1) == self.kinds  # (N, kinds)
-        hidden = torch.full_like(draw.size, objects.HIDDEN_SIZE).unsqueeze(1)
-        geom_size = torch.where(active.unsqueeze(-1), draw.size.unsqueeze(1), hidden)
-        flat_kind, flat_size = self.kinds.repeat(n), geom_size.reshape(-1, 3)
-        half = objects.half_extents(flat_kind, flat_size).view(n, -1, 3)
-        aabb = torch.stack([torch.zeros_like(half), half], dim=2)
-        rbound = objects.bounding_radius(flat_kind, flat_size).view(n, -1)
-        inertia = objects.inertia(draw.kind, draw.size, draw.mass)
+        n = draw.mass.shape[0]
         og, ob = self.object_geoms, sim.object_body
+        if self.objects.is_mesh:
+            k = draw.index
+            inertia = self.mesh_inertia[k] * (draw.mass / self.shape_mass[k]).unsqueeze(1)
+            out = [(f, self.slots[f][k], og) for f in SLOT_FIELDS]
+            out += [("body_ipos", self.mesh_ipos[k], ob), ("body_iquat", self.mesh_iquat[k], ob)]
+        else:
+            active = draw.kind.unsqueeze(1) == self.kinds  # (N, kinds)
+            hidden = torch.full_like(draw.size, objects.HIDDEN_SIZE).unsqueeze(1)
+            geom_size = torch.where(active.unsqueeze(-1), draw.size.unsqueeze(1), hidden)
+            flat_kind, flat_size = self.kinds.repeat(n), geom_size.reshape(-1, 3)
+            half = objects.half_extents(flat_kind, flat_size).view(n, -1, 3)
+            aabb = torch.stack([torch.zeros_like(half), half], dim=2)
+            rbound = objects.bounding_radius(flat_kind, flat_size).view(n, -1)
+            inertia = objects.inertia(draw.kind, draw.size, draw.mass)
+            out = [("geom_size", geom_size, og), ("geom_aabb", aabb, og), ("geom_rbound", rbound, og)]
         friction = d["geom_friction"][og].expand(n, -1, -1).clone()
         friction[..., 0] = draw.friction.unsqueeze(1)
         # the subtree masses place each tree's centre of mass, the reference point of the
@@ -157,10 +204,9 @@ class Randomizer:
         subtree[:, ob] = draw.mass
         subtree[:, 0] += draw.mass - d["body_subtreemass"][ob]
         inv = torch.stack([1.0 / draw.mass, (1.0 / inertia).mean(-1)], dim=-1)  # as mj_setConst computes them
-        return [("geom_size", geom_size, og), ("geom_aabb", aabb, og), ("geom_rbound", rbound, og),
-                ("geom_friction", friction, og), ("body_mass", draw.mass, ob), ("body_subtreemass", subtree, None),
-                ("body_inertia", inertia, ob), ("body_invweight0", inv, ob),
-                ("dof_invweight0", inv.repeat_interleave(3, dim=1), sim.object_qvel)]
+        return out + [("geom_friction", friction, og), ("body_mass", draw.mass, ob),
+                      ("body_subtreemass", subtree, None), ("body_inertia", inertia, ob),
+                      ("body_invweight0", inv, ob), ("dof_invweight0", inv.repeat_interleave(3, dim=1), sim.object_qvel)]
 
     def appearance_fields(self, u: dict[str, torch.Tensor],
                           difficulty: float) -> list[tuple[str, torch.Tensor, object]]:

@@ -32,9 +32,15 @@ def hash_keys(*keys: torch.Tensor | int) -> torch.Tensor:
     """Hash a sequence of integer keys (tensors broadcast together) to 32-bit values in int64."""
     h = None
     for key in keys:
-        k = key if isinstance(key, torch.Tensor) else torch.tensor(key, dtype=torch.int64)
-        k = k.to(torch.int64)
-        for word in (k & _MASK, (k >> 32) & _MASK):
+        if isinstance(key, torch.Tensor) or -(2**63) <= key < 2**63:
+            k = torch.as_tensor(key).to(torch.int64)
+            words = [k & _MASK, (k >> 32) & _MASK]
+        else:  # a larger Python integer (Gymnasium takes any non-negative seed): every 32-bit word of it
+            k, words = int(key), []
+            while k > 0:
+                words.append(torch.tensor(k & _MASK, dtype=torch.int64))
+                k >>= 32
+        for word in words:
             h = _mix(word if h is None else (h ^ word) & _MASK)
     return h
 

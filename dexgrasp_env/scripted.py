@@ -12,7 +12,6 @@ import mujoco
 import numpy as np
 import torch
 
-from dexgrasp_env.robot import objects
 from dexgrasp_env.robot.ik import palm_ik
 from dexgrasp_env.robot.scene import ARM_HOME, HAND_GRASP, HAND_HOME
 from dexgrasp_env.task import GraspTask
@@ -59,7 +58,7 @@ class ScriptedGrasp:
         """Compute each environment's arm waypoints from where its object is now (call after reset)."""
         task = self.task
         obj = task.sim.object_pos.cpu().numpy().astype(float)
-        half = objects.rest_height(task.object_kind, task.object_size).cpu().numpy()
+        half = task.object_top.cpu().numpy()
         start = task.targets[:, :7].cpu().numpy().astype(float)
         plans = []
         for i in range(task.num_envs):
@@ -96,8 +95,8 @@ def run_scripted_grasp(task: GraspTask, seed: int = 0, hold_height: float = 0.1)
 
     Returns:
         ``lifted``: (N,) bool, the object stayed at least ``hold_height`` above its start for
-        the whole hold phase; ``min_rise``: (N,) the lowest rise during the hold (m); ``kind``
-        and ``size`` of each object.
+        the whole hold phase; ``min_rise``: (N,) the lowest rise during the hold (m); ``object``
+        (its index in the set), ``kind`` and ``size`` (primitives) of each object.
     """
     if task.cfg.action_mode != "joint":
         raise ValueError(f"the scripted grasp drives joint targets: it needs action_mode='joint', got "
@@ -116,5 +115,6 @@ def run_scripted_grasp(task: GraspTask, seed: int = 0, hold_height: float = 0.1)
         if t >= hold_start:
             min_rise = torch.minimum(min_rise, task.sim.object_pos[:, 2] - z0)
     rise = min_rise.cpu().numpy()
-    return {"lifted": rise >= hold_height, "min_rise": rise, "kind": task.object_kind.cpu().numpy(),
+    return {"lifted": rise >= hold_height, "min_rise": rise, "object": task.object_index.cpu().numpy(),
+            "kind": task.object_kind.cpu().numpy(),
             "size": task.object_size.cpu().numpy()}

@@ -18,15 +18,23 @@ import numpy as np
 
 from dexgrasp_env.actions import action_dim
 from dexgrasp_env.config import EnvConfig
+from dexgrasp_env.robot.object_sets import SURFACE_POINTS
 
 Layout = tuple[tuple[str, int], ...]
 
-STATE_BLOCKS: Layout = (
+STATE_COMMON_BLOCKS: Layout = (
     ("joint_pos", 23), ("joint_vel", 23), ("palm_pos", 3), ("palm_quat", 4), ("fingertip_pos", 12),
     ("object_pos", 3), ("object_quat", 4), ("object_linvel", 3), ("object_angvel", 3), ("goal", 3),
-    ("object_to_goal", 3), ("object_kind", 4), ("object_size", 3), ("object_mass", 1), ("object_friction", 1),
+    ("object_to_goal", 3),
 )
-"""Blocks of the privileged ``state`` vector before ``last_action``, in order."""
+"""The blocks of ``state`` before the object's description, in order (the same for every description)."""
+OBJECT_BLOCKS: dict[str, Layout] = {
+    "shape": (("object_kind", 4), ("object_size", 3), ("object_mass", 1), ("object_friction", 1)),
+    "points": (("object_points", 3 * SURFACE_POINTS), ("object_mass", 1), ("object_friction", 1)),
+}
+"""The object's description by ``EnvConfig.features``: the primitive kind (one-hot) and MuJoCo size, or
+:data:`~dexgrasp_env.robot.object_sets.SURFACE_POINTS` surface points ``(x, y, z)`` in the world frame at the
+object's current pose (any shape); then its mass and friction."""
 PROPRIO_BLOCKS: Layout = (
     ("joint_pos", 23), ("joint_vel", 23), ("palm_pos", 3), ("palm_quat", 4), ("fingertip_pos", 12), ("goal", 3),
 )
@@ -43,8 +51,8 @@ def layout_slices(layout: Layout) -> dict[str, slice]:
 
 
 def state_layout(cfg: EnvConfig) -> Layout:
-    """All blocks of ``state`` for this config (``last_action`` sized by the action mode)."""
-    return STATE_BLOCKS + (("last_action", action_dim(cfg)),)
+    """All blocks of ``state`` for this config (its object description; ``last_action`` sized by the action mode)."""
+    return STATE_COMMON_BLOCKS + OBJECT_BLOCKS[cfg.features] + (("last_action", action_dim(cfg)),)
 
 
 def proprio_layout(cfg: EnvConfig) -> Layout:
@@ -52,8 +60,9 @@ def proprio_layout(cfg: EnvConfig) -> Layout:
     return PROPRIO_BLOCKS + (("last_action", action_dim(cfg)),)
 
 
-STATE_SLICES = layout_slices(STATE_BLOCKS)
-"""``obs["state"][:, STATE_SLICES["object_pos"]]`` etc. (``last_action``: :func:`state_slices`)."""
+STATE_SLICES = layout_slices(STATE_COMMON_BLOCKS)
+"""``obs["state"][:, STATE_SLICES["object_pos"]]`` etc.: the blocks every description shares (the object's
+own and ``last_action``: :func:`state_slices`)."""
 PROPRIO_SLICES = layout_slices(PROPRIO_BLOCKS)
 """``obs["proprio"][:, PROPRIO_SLICES["goal"]]`` etc."""
 

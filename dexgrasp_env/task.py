@@ -39,7 +39,7 @@ from dexgrasp_env.rewards import (
 )
 from dexgrasp_env.robot import objects
 from dexgrasp_env.robot.scene import ARM_HOME, HAND_CURLED, HAND_HOME, TABLE_TOP_Z
-from dexgrasp_env.rotations import canonical_quat, quat_from_axis_angle, quat_mul
+from dexgrasp_env.rotations import canonical_quat, quat_from_axis_angle, quat_mul, quat_rotate
 from dexgrasp_env.sim import make_simulator
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +96,11 @@ class GraspTask:
         self.object_mass = torch.zeros(n, **f32)
         self.object_friction = torch.ones(n, **f32)
         self.rest_z = torch.zeros(n, **f32)
+        self.object_index = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.object_top = torch.zeros(n, **f32)
         self.object_block = torch.zeros(n, len(objects.KINDS) + 5, **f32)
+        self._points = cfg.features == "points"
+        self.object_points = torch.zeros(n, *self.randomizer.points.shape[1:], **f32)  # object frame
         self.episode_return = torch.zeros(n, **f32)
         self.speed_limits = divergence_limits(len(ARM_HOME + HAND_HOME), sim.object_qvel, sim.mjm.nv).to(dev)
         self.curled = torch.tensor(HAND_CURLED, **f32)
@@ -147,10 +151,11 @@ class GraspTask:
         key = rng.fold(self._base_key, self.episode)
         u = split_draws(rng.uniform(key, sum(n for _, n in rz.draws)), rz.draws)
         draw = rz.draw_objects(u, self.env_index, self.difficulty)
+        self.sim.set_objects(mask, draw.index)
         for name, value, index in rz.object_fields(draw) + rz.appearance_fields(u, self.difficulty):
             self.sim.set_field(name, mask, value, index)
         m1 = mask.unsqueeze(1)
-        rest = objects.rest_height(draw.kind, draw.size) + TABLE_TOP_Z
+        rest = draw.bottom + TABLE_TOP_Z
         # robot start: home pose with noise on the arm
         q = self.home.expand(self.num_envs, -1).clone()
         q[:, :7] += (2.0 * u["arm"] - 1.0) * cfg.arm_start_noise
@@ -164,12 +169,18 @@ class GraspTask:
         goal = self.goal_low + (self.goal_high - self.goal_low) * u["goal"]
         self.sim.reset_worlds(mask, torch.cat([q, pos, quat_mul(yaw, tilt)], dim=1), q, goal.unsqueeze(1))
 
+        self.object_index = torch.where(mask, draw.index, self.object_index)
+        self.object_top = torch.where(mask, draw.top, self.object_top)
+        points = rz.points[draw.index] * draw.scale.view(-1, 1, 1)
+        self.object_points = torch.where(m1.unsqueeze(-1), points, self.object_points)
         self.object_kind = torch.where(mask, draw.kind, self.object_kind)
         self.object_size = torch.where(m1, draw.size, self.object_size)
         self.object_mass = torch.where(mask, draw.mass, self.object_mass)
         self.object_friction = torch.where(mask, draw.friction, self.object_friction)
         # the state's object block, fixed for the episode: kind (one-hot), size, mass, friction
-        self.object_block = torch.cat([torch.nn.functional.one_hot(self.object_kind, len(objects.KINDS)).float(),
+        # (a mesh has kind -1: no primitive kind, a zero one-hot; its block serves for mass and friction only)
+        kind = torch.nn.functional.one_hot(self.object_kind.clamp_min(0), len(objects.KINDS)).float()
+        self.object_block = torch.cat([kind * (self.object_kind >= 0).unsqueeze(1),
                                        self.object_size, self.object_mass.unsqueeze(1),
                                        self.object_friction.unsqueeze(1)], dim=1)
         self.rest_z = torch.where(mask, rest, self.rest_z)
@@ -343,7 +354,7 @@ class GraspTask:
                 object_pos = object_pos + (2.0 * draws["obs_object"] - 1.0) * (rc.object_pos_noise * self.difficulty)
             out["state"] = torch.cat(
                 robot + [object_pos, canonical_quat(sim.object_quat), sim.object_linvel, sim.object_angvel, self.goal,
-                         self.goal - object_pos, self.object_block, self.last_action], dim=-1)
+                         self.goal - object_pos, self._object_features(object_pos), self.last_action], dim=-1)
         if sim.cameras:
             images = sim.render()
             if "depth" in images:
@@ -352,6 +363,15 @@ class GraspTask:
                 if eye in images:
                     out[eye] = images[eye].permute(0, 3, 1, 2).contiguous()
         return {k: out[k] for k in self.obs_keys}
+
+    def _object_features(self, object_pos: torch.Tensor) -> torch.Tensor:
+        """The state's object description (:func:`~dexgrasp_env.spaces.state_layout`): kind one-hot, size, mass
+        and friction; or the surface points at the object's current pose (world frame, placed at the observed,
+        possibly noisy, position), mass and friction."""
+        if not self._points:
+            return self.object_block
+        points = object_pos.unsqueeze(1) + quat_rotate(self.sim.object_quat.unsqueeze(1), self.object_points)
+        return torch.cat([points.flatten(1), self.object_block[:, -2:]], dim=-1)
 
     def _process_depth(self, raw: torch.Tensor) -> torch.Tensor:
         """Metres in ``[near, far]``: misses read as far; optional noise on hits, then dropout.

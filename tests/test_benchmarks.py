@@ -29,8 +29,8 @@ def test_gpu_suite_runs_at_tiny_sizes_on_the_cpu(tmp_path):
 
 def test_backends_benchmark_compares_both_backends(tmp_path):
     path = tmp_path / "backends.json"
-    out = subprocess.run([sys.executable, "benchmarks/backends.py", "--quick", "--out", str(path)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "benchmarks/backends.py", "--quick", "--object-sets", "primitives",
+                          "procedural", "--out", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     r = json.load(open(path))["results"]
     assert r["single_env"]["mujoco"] > 0 and r["single_env"]["warp"] > 0 and r["single_env"]["ant_v5_steps_per_s"]
@@ -38,6 +38,12 @@ def test_backends_benchmark_compares_both_backends(tmp_path):
     assert set(r["depth_vector"]) == {"64x64", "160x120"}
     assert r["ppo_sps_512"]["mujoco"] > 0 and r["ppo_sps_512"]["warp"] > 0
     assert set(r["single_env"]["profile_mujoco"]) >= {"physics_us", "action_map_us", "rest_of_task_layer_us"}
+    for backend in ("mujoco", "warp"):
+        rows = r["object_sets"][backend]
+        assert set(rows) == {"primitives", "procedural"}
+        assert all(v["env_steps_per_s"] > 0 and v["sim_bytes_per_world"] > 0 and v["peak_rss_bytes"] > 0
+                   for v in rows.values())
+        assert rows["procedural"]["over_primitives"] > 0
 
 
 def test_plot_curves_writes_the_png_and_the_record_of_each_run(tmp_path):

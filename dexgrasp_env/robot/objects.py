@@ -1,4 +1,4 @@
-"""The object set: 16 primitive shapes (boxes, cylinders, spheres, capsules) of several sizes.
+"""The ``primitives`` object set: 16 primitive shapes (boxes, cylinders, spheres, capsules) of several sizes.
 
 Geom types cannot differ between the worlds of one batched model, so the object body carries one
 geom of each kind; in every world one of them is *active* (its real size) and the other three
@@ -52,16 +52,6 @@ SHAPES: tuple[Shape, ...] = (
     Shape("capsule_fat", CAPSULE, (0.030, 0.020, 0.0), 0.16),
 )
 SHAPE_NAMES: tuple[str, ...] = tuple(s.name for s in SHAPES)
-
-
-def select_shapes(names: tuple[str, ...] | None) -> tuple[Shape, ...]:
-    """The shapes with the given names (all when ``None``); unknown names raise ``ValueError``."""
-    if names is None:
-        return SHAPES
-    unknown = [n for n in names if n not in SHAPE_NAMES]
-    if unknown or not names:
-        raise ValueError(f"unknown object shapes {unknown or names}; expected names from {SHAPE_NAMES}")
-    return tuple(SHAPES[SHAPE_NAMES.index(n)] for n in names)
 
 
 def half_extents(kind: torch.Tensor, size: torch.Tensor) -> torch.Tensor:

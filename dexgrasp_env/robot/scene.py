@@ -1,8 +1,10 @@
 """The task scene as a ``mujoco.MjSpec``: arm + hand on a table, one object, a camera rig.
 
 World frame: the arm base at the origin, the table top at ``z = 0``, ``x`` pointing from the
-robot over the table. Everything is primitive geometry, so the model compiles anywhere and the
-batch renderer needs no meshes.
+robot over the table. The robot and the table are primitive geometry. The object body carries the
+slots of its object set (:mod:`dexgrasp_env.robot.object_sets`): one geom per primitive kind, or, for
+a mesh set, collision slots (convex pieces, geom group :data:`COLLISION_GROUP`, never drawn) and
+render slots (no contacts). Which mesh a slot shows differs per world (:func:`mesh_slot_table`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 
 from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.robot import kuka_allegro as ka
+from dexgrasp_env.robot.object_sets import MAX_HULL_VERTICES, ObjectSet, load_object_set
 from dexgrasp_env.robot.objects import HIDDEN_SIZE, KINDS
 
 # Contact filtering (contype/conaffinity bits): robot-robot and static-static pairs never collide.
@@ -40,6 +43,10 @@ TABLE_RGBA = (0.55, 0.42, 0.30, 1.0)
 OBJECT_RGBA = (0.20, 0.55, 0.85, 1.0)
 GOAL_GROUP = 4
 """Geom group of the goal marker: drawn in the person's view, not in the policy's cameras."""
+COLLISION_GROUP = 3
+"""Geom group of a mesh object's collision pieces: they collide, no camera draws them."""
+SLOT_FIELDS = ("geom_dataid", "geom_pos", "geom_quat", "geom_size", "geom_aabb", "geom_rbound")
+"""Geom fields a mesh slot takes from the mesh it holds in a world."""
 
 
 def look_at_quat(position, target) -> np.ndarray:
@@ -96,11 +103,14 @@ def _add_link(parent: mujoco.MjsBody, link: ka.Link, rgba, gravcomp: float, arma
     return body
 
 
-def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
-    """Build the scene for a task config (physics rates, camera rig, servo gains).
+def build_spec(cfg: EnvConfig, objects: ObjectSet | None = None, only: int | None = None) -> mujoco.MjSpec:
+    """Build the scene for a task config (physics rates, camera rig, servo gains, object set).
 
     Args:
         cfg: The task config.
+        objects: Its object set (default: :func:`~dexgrasp_env.robot.object_sets.load_object_set`).
+        only: For a mesh set, hold only this object's collision meshes (a C backend world's model: a world
+            holds its own object, not every mesh of the set); ``None``: every mesh (the batched model).
 
     Returns:
         An uncompiled ``mujoco.MjSpec``; ``spec.compile()`` gives the ``MjModel``.
@@ -168,20 +178,8 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
         act.forcerange = [-rcfg.finger_effort_limit, rcfg.finger_effort_limit]
         act.ctrllimited = act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
-    # --- the object: one geom per kind, all but one hidden in every world -----------------
-    # priority 1: every contact with the object uses the object's own (randomised) friction
-    # coefficients; with equal priorities MuJoCo would take the larger of the two geoms' values
-    obj = world.add_body(name="object", pos=[0.6, 0.0, 0.1], mass=0.1, inertia=[4e-5, 4e-5, 4e-5],
-                         ipos=[0, 0, 0], explicitinertial=True)
-    obj.add_freejoint(name="object")
-    geom_types = {
-        "box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
-        "sphere": mujoco.mjtGeom.mjGEOM_SPHERE, "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
-    }
-    for kind in KINDS:
-        obj.add_geom(name=f"object_{kind}", type=geom_types[kind], size=[HIDDEN_SIZE] * 3, rgba=OBJECT_RGBA,
-                     contype=OBJECT_BIT, conaffinity=TABLE_BIT | ROBOT_BIT, condim=4, density=0,
-                     friction=[1.0, 0.01, 0.0001], priority=1)
+    # --- the object --------------------------------------------------------------------------
+    _add_object(spec, objects if objects is not None else load_object_set(cfg), only)
 
     # --- the goal marker (person's view only) -------------------------------------------
     goal = world.add_body(name="goal", mocap=True, pos=[0.6, 0.0, 0.3])
@@ -194,6 +192,114 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
     return spec
 
 
-def build_model(cfg: EnvConfig) -> mujoco.MjModel:
+def build_model(cfg: EnvConfig, objects: ObjectSet | None = None, only: int | None = None) -> mujoco.MjModel:
     """Compile :func:`build_spec` into an ``MjModel``."""
-    return build_spec(cfg).compile()
+    return build_spec(cfg, objects, only).compile()
+
+
+# ------------------------------------------------------------------------------------------------
+# the object body
+# ------------------------------------------------------------------------------------------------
+# priority 1: every contact with the object uses the object's own (randomised) friction coefficients;
+# with equal priorities MuJoCo would take the larger of the two geoms' values
+_OBJECT_CONTACT = dict(contype=OBJECT_BIT, conaffinity=TABLE_BIT | ROBOT_BIT, condim=4, density=0,
+                       friction=[1.0, 0.01, 0.0001], priority=1)
+
+
+def object_geom_names(objects: ObjectSet) -> tuple[str, ...]:
+    """Names of the object body's geoms: one per primitive kind, or the collision then the render slots."""
+    if not objects.is_mesh:
+        return tuple(f"object_{k}" for k in KINDS)
+    return (tuple(f"object_c{j}" for j in range(objects.collision_slots))
+            + tuple(f"object_v{j}" for j in range(objects.visual_slots)))
+
+
+def _mesh_names(k: int, obj) -> tuple[list[str], list[str]]:
+    """Names of object ``k``'s collision meshes and of the meshes its render slots show."""
+    coll = [f"o{k}_c{j}" for j in range(len(obj.collision))]
+    vis = [f"o{k}_v{j}" for j in range(len(obj.visual))] or coll
+    return coll, vis
+
+
+def _add_object_meshes(spec: mujoco.MjSpec, k: int, obj, visual: bool) -> None:
+    coll, vis = _mesh_names(k, obj)
+    for name, v in zip(coll, obj.collision):
+        spec.add_mesh(name=name, uservert=v.reshape(-1).tolist(), maxhullvert=MAX_HULL_VERTICES)
+    if visual:
+        for name, (v, f) in zip(vis if obj.visual else (), obj.visual):
+            spec.add_mesh(name=name, uservert=v.reshape(-1).tolist(), userface=f.reshape(-1).tolist(),
+                          inertia=mujoco.mjtMeshInertia.mjMESH_INERTIA_SHELL)
+
+
+def _slot_meshes(objects: ObjectSet, k: int, only: int | None) -> tuple[list[str], list[bool], list[str]]:
+    """Per slot, the mesh object ``k`` puts there and whether a collision slot is used.
+
+    Unused collision slots hold piece 0 (and take no contacts: dataid -1 in a batched world, contype 0 in a
+    world's own model); unused render slots show render piece 0 again, where it already is.
+    """
+    coll, vis = _mesh_names(k, objects.meshes[k])
+    if only is not None:  # a world's own model holds no render meshes: its render slots are never drawn
+        vis = coll
+    nc, nv = objects.collision_slots, objects.visual_slots
+    return ([coll[j] if j < len(coll) else coll[0] for j in range(nc)], [j < len(coll) for j in range(nc)],
+            [vis[j] if j < len(vis) else vis[0] for j in range(nv)])
+
+
+def _add_object(spec: mujoco.MjSpec, objects: ObjectSet, only: int | None) -> None:
+    if not objects.is_mesh:  # one geom per kind, all but one hidden in every world
+        obj = spec.worldbody.add_body(name="object", pos=[0.6, 0.0, 0.1], mass=0.1, inertia=[4e-5, 4e-5, 4e-5],
+                                      ipos=[0, 0, 0], explicitinertial=True)
+        obj.add_freejoint(name="object")
+        geom_types = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+                      "sphere": mujoco.mjtGeom.mjGEOM_SPHERE, "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE}
+        for kind in KINDS:
+            obj.add_geom(name=f"object_{kind}", type=geom_types[kind], size=[HIDDEN_SIZE] * 3, rgba=OBJECT_RGBA,
+                         **_OBJECT_CONTACT)
+        return
+    k0 = 0 if only is None else only
+    first = objects.meshes[k0]
+    body = spec.worldbody.add_body(name="object", pos=[0.6, 0.0, 0.1], mass=first.mass, inertia=first.inertia,
+                                   ipos=first.ipos, iquat=first.iquat, explicitinertial=True)
+    body.add_freejoint(name="object")
+    for k, obj in enumerate(objects.meshes):
+        if only is None or k == only:
+            _add_object_meshes(spec, k, obj, visual=only is None)
+    coll, used, vis = _slot_meshes(objects, k0, only)
+    for j, (mesh, on) in enumerate(zip(coll, used)):
+        contact = _OBJECT_CONTACT if on or only is None else {**_OBJECT_CONTACT, "contype": 0, "conaffinity": 0}
+        body.add_geom(name=f"object_c{j}", type=mujoco.mjtGeom.mjGEOM_MESH, meshname=mesh, group=COLLISION_GROUP,
+                      rgba=OBJECT_RGBA, **contact)
+    for j, mesh in enumerate(vis):
+        body.add_geom(name=f"object_v{j}", type=mujoco.mjtGeom.mjGEOM_MESH, meshname=mesh, rgba=OBJECT_RGBA,
+                      contype=0, conaffinity=0, density=0)
+
+
+def mesh_slot_table(objects: ObjectSet, mjm: mujoco.MjModel) -> dict[str, np.ndarray]:
+    """Per object, the :data:`SLOT_FIELDS` rows of the object's slot geoms in the batched model ``mjm``.
+
+    ``out[name][k]`` is what world's slots hold when it holds object ``k`` (mesh ids of ``mjm``; unused
+    collision slots: dataid -1, no extent). Each object's rows come from compiling its slots alone:
+    a mesh geom's frame, size and bounds depend only on its mesh.
+    """
+    names = object_geom_names(objects)
+    rows: dict[str, list] = {f: [] for f in SLOT_FIELDS}
+    for k, obj in enumerate(objects.meshes):
+        spec = mujoco.MjSpec()
+        _add_object_meshes(spec, k, obj, visual=True)
+        body = spec.worldbody.add_body(name="o")
+        coll, used, vis = _slot_meshes(objects, k, None)
+        for mesh in coll + vis:
+            body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=mesh, contype=0, conaffinity=0, density=0)
+        small = spec.compile()
+        dataid = np.array([mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_MESH, m) for m in coll + vis])
+        if (dataid < 0).any():
+            raise RuntimeError(f"object {obj.name!r}: the batched model lacks its meshes")
+        off = ~np.array(used + [True] * len(vis))
+        dataid[off] = -1
+        aabb = small.geom_aabb.copy()
+        rbound, size = small.geom_rbound.copy(), small.geom_size.copy()
+        aabb[off], rbound[off], size[off] = 0.0, 0.0, 0.0
+        for f, v in zip(SLOT_FIELDS, (dataid, small.geom_pos, small.geom_quat, size, aabb, rbound)):
+            rows[f].append(np.asarray(v).reshape(len(names), -1).squeeze(-1) if f in ("geom_dataid", "geom_rbound")
+                           else np.asarray(v).reshape(len(names), -1))
+    return {f: np.stack(v) for f, v in rows.items()}

@@ -28,13 +28,14 @@ import torch
 from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.devices import resolve_device
 from dexgrasp_env.robot import kuka_allegro as ka
-from dexgrasp_env.robot.objects import KINDS
-from dexgrasp_env.robot.scene import build_model
+from dexgrasp_env.robot.object_sets import load_object_set
+from dexgrasp_env.robot.scene import build_model, object_geom_names
 
-#: Model fields that differ between worlds (randomization and per-world object shapes).
+#: Model fields that differ between worlds (randomization and per-world objects: a mesh slot's mesh
+#: id, frame and bounds, the object's mass properties).
 BATCHED_FIELDS = (
-    "geom_size", "geom_aabb", "geom_rbound", "geom_friction", "geom_rgba",
-    "body_mass", "body_subtreemass", "body_inertia", "body_invweight0", "dof_invweight0",
+    "geom_size", "geom_aabb", "geom_rbound", "geom_friction", "geom_rgba", "geom_dataid", "geom_pos", "geom_quat",
+    "body_mass", "body_subtreemass", "body_inertia", "body_ipos", "body_iquat", "body_invweight0", "dof_invweight0",
     "actuator_gainprm", "actuator_biasprm", "cam_pos", "cam_quat", "light_diffuse",
 )
 POLICY_CAMERAS = ("depth", "left", "right")
@@ -77,7 +78,9 @@ class Simulator:
         cameras: Which of ``("depth", "left", "right")`` :meth:`render` renders.
 
     Attributes:
-        mjm: The compiled ``MjModel`` every world starts from.
+        objects: The object set (:class:`~dexgrasp_env.robot.object_sets.ObjectSet`).
+        mjm: The compiled ``MjModel`` every world starts from (every mesh of the set).
+        object_index: ``(N,)`` the object each world holds (:meth:`set_objects`).
         backend: ``"mujoco"`` or ``"warp"``.
         qpos, qvel, ctrl: ``(N, nq)``, ``(N, nv)``, ``(N, nu)`` float32 state and control.
         mocap_pos: ``(N, nmocap, 3)`` mocap positions (the goal marker).
@@ -105,8 +108,10 @@ class Simulator:
         self.num_worlds = int(num_worlds)
         self.device = resolve_device(device)
         self.cameras = tuple(cameras)
-        self.mjm = build_model(cfg)
+        self.objects = load_object_set(cfg)
+        self.mjm = build_model(cfg, self.objects)
         self._ids()
+        self.object_index = torch.zeros(self.num_worlds, dtype=torch.int64, device=self.device)
 
     # ------------------------------------------------------------------------------------------
     def _ids(self) -> None:
@@ -125,7 +130,7 @@ class Simulator:
         self.object_angvel_dofs = slice(self.object_qvel.start + 3, self.object_qvel.stop)
         self.object_z = self.object_qpos.start + 2
         self.object_body = m.body("object").id
-        self.object_geoms = torch.tensor([m.geom(f"object_{k}").id for k in KINDS])
+        self.object_geoms = torch.tensor([m.geom(name).id for name in object_geom_names(self.objects)])
         self.palm_site = m.site("palm").id
         self.palm_body = int(m.site_bodyid[self.palm_site])
         tips = [m.site(name).id for name, _ in ka.FINGERTIPS]
@@ -181,6 +186,14 @@ class Simulator:
         else:
             field[:, index] = new
         self._fields_changed(name, mask)
+
+    def set_objects(self, mask: torch.Tensor, index: torch.Tensor) -> None:
+        """Worlds ``mask`` now hold objects ``index`` of the set (before :meth:`set_field` writes their fields).
+
+        The batched fields say which mesh each slot shows; a backend whose worlds are separate
+        models (C MuJoCo) also swaps in that object's own model here.
+        """
+        self.object_index = torch.where(mask, index, self.object_index)
 
     def reset_worlds(self, mask: torch.Tensor, qpos: torch.Tensor, ctrl: torch.Tensor,
                      mocap_pos: torch.Tensor) -> None:

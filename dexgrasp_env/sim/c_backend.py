@@ -18,7 +18,11 @@ How a control step runs:
    worlds: frames do not depend on the per-world fields.
 
 Per-world fields are written into the models of the worlds that changed (a loop over the few
-worlds that reset). Images come from the MuJoCo Warp batch renderer on a Warp copy of the state.
+worlds that reset). With a mesh object set, every object has its own compiled model (a *template*
+holding only that object's collision meshes), and a world that takes another object gets a copy of
+that template first: a world's model holds its own object, not every mesh of the set. Images come
+from the MuJoCo Warp batch renderer on a Warp copy of the state, whose one batched model holds every
+mesh and picks each world's by ``geom_dataid``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from mujoco import rollout
 
 from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.robot import kuka_allegro as ka
-from dexgrasp_env.robot.scene import build_spec
+from dexgrasp_env.robot.scene import build_model, build_spec
 from dexgrasp_env.sim.base import BATCHED_FIELDS, Simulator, available_cores
 
 _KINEMATICS_OFF = (
@@ -50,15 +54,16 @@ def resolve_threads(threads: int | None) -> int:
     return int(threads)
 
 
-def kinematics_model(cfg: EnvConfig) -> tuple[mujoco.MjModel, dict[str, slice]]:
+def kinematics_model(cfg: EnvConfig, objects=None) -> tuple[mujoco.MjModel, dict[str, slice]]:
     """The scene with forces off and frame sensors on, and where each block of sensor data sits.
 
     Blocks: ``site_pos`` (nsite x 3) and ``site_quat`` (nsite x 4) of every site; for the 7 arm joints
     ``arm_anchor`` and ``arm_axis`` (7 x 3 each). Every arm joint of the iiwa turns about an axis of
     its link's frame through the link's origin, so these are frame sensors of the links: the
-    link's origin and the link axis the joint turns about.
+    link's origin and the link axis the joint turns about. Frames do not depend on the object, so a
+    mesh set's model holds its first object only.
     """
-    spec = build_spec(cfg)
+    spec = build_spec(cfg, objects, only=0 if objects is not None and objects.is_mesh else None)
     st, ot = mujoco.mjtSensor, mujoco.mjtObj
     sites = [s.name for s in spec.sites]
     links, axis_sensor = [], None
@@ -90,6 +95,18 @@ def kinematics_model(cfg: EnvConfig) -> tuple[mujoco.MjModel, dict[str, slice]]:
     return model, slices
 
 
+def _world_options(m: mujoco.MjModel) -> mujoco.MjModel:
+    """The options of a world's model (in place)."""
+    dsbl = mujoco.mjtDisableBit
+    # The midphase tests each body's compile-time bounding-volume tree, which knows nothing of the
+    # per-world object sizes; broadphase + narrowphase alone find the same contacts here.
+    m.opt.disableflags |= int(dsbl.mjDSBL_MIDPHASE)
+    # A world whose state blows up is otherwise reset to qpos0 by MuJoCo without a word; keep it
+    # broken so that the task layer sees it, resets it properly and counts it.
+    m.opt.disableflags |= int(dsbl.mjDSBL_AUTORESET)
+    return m
+
+
 class MujocoSim(Simulator):
     """The worlds as C MuJoCo models on CPU threads (see the module docstring).
 
@@ -109,21 +126,18 @@ class MujocoSim(Simulator):
                              f"use backend='warp' or 'auto' on CUDA")
         self.threads = resolve_threads(threads if threads is not None else cfg.sim_threads)
         n = self.num_worlds
-        m = copy.copy(self.mjm)  # the template of the per-world models (self.mjm stays as compiled)
-        dsbl = mujoco.mjtDisableBit
-        # The midphase tests each body's compile-time bounding-volume tree, which knows nothing of the
-        # per-world object sizes; broadphase + narrowphase alone find the same contacts here.
-        m.opt.disableflags |= int(dsbl.mjDSBL_MIDPHASE)
-        # A world whose state blows up is otherwise reset to qpos0 by MuJoCo without a word; keep it
-        # broken so that the task layer sees it, resets it properly and counts it.
-        m.opt.disableflags |= int(dsbl.mjDSBL_AUTORESET)
-        self.models = [copy.copy(m) for _ in range(n)]
-        self._kin_model, self._sensor = kinematics_model(cfg)
+        m = _world_options(copy.copy(self.mjm))  # self.mjm stays as compiled
+        # a mesh set: one template per object; worlds copy the template of the object they hold
+        self._templates = ([_world_options(build_model(cfg, self.objects, only=k)) for k in range(len(self.objects))]
+                           if self.objects.is_mesh else None)
+        self._model_object = np.zeros(n, dtype=np.int64)
+        self.models = [copy.copy(self._templates[0] if self._templates else m) for _ in range(n)]
+        self._kin_model, self._sensor = kinematics_model(cfg, self.objects)
         self._kin_models = [self._kin_model] * n
         nthread = min(self.threads, n) if n > 1 else 0
         nthread = 0 if nthread == 1 else nthread
         self._pool = rollout.Rollout(nthread=nthread)
-        self._datas = [mujoco.MjData(m) for _ in range(max(nthread, 1))]
+        self._datas = [mujoco.MjData(self.models[0]) for _ in range(max(nthread, 1))]
         self._kin_datas = [mujoco.MjData(self._kin_model) for _ in range(max(nthread, 1))]
         self._spec_full = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
         self._spec_ctrl = int(mujoco.mjtState.mjSTATE_CTRL)
@@ -188,8 +202,13 @@ class MujocoSim(Simulator):
         if not self._any_dirty:
             return
         worlds = self._dirty.nonzero()[:, 0].tolist()
-        values = {name: field.numpy() for name, field in self.fields.items()}
+        # mesh ids are the batched model's (the renderer's); a world's own model numbers its one object's
+        values = {name: field.numpy() for name, field in self.fields.items() if name != "geom_dataid"}
         for i in worlds:
+            if self._templates is not None and self._model_object[i] != int(self.object_index[i]):
+                k = int(self.object_index[i])
+                self.models[i] = copy.copy(self._templates[k])
+                self._model_object[i] = k
             model = self.models[i]
             for name, value in values.items():
                 dst = getattr(model, name)
@@ -281,7 +300,7 @@ class MujocoSim(Simulator):
         arrays = (self._state, self._ctrl_in, self._out, self._sens)
         tensors = (self._state32, self.ctrl, self.mocap_pos, self._sens32, *self.fields.values())
         total = sum(a.nbytes for a in arrays) + sum(t.nbytes for t in tensors)
-        total += sum(m.nbuffer for m in self.models) + self._kin_model.nbuffer
+        total += sum(m.nbuffer for m in self.models + (self._templates or [])) + self._kin_model.nbuffer
         total += sum(d.nbuffer + d.narena for d in self._datas + self._kin_datas)
         if self._mirror is not None:
             total += self._mirror.memory_bytes()

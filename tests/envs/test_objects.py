@@ -9,6 +9,7 @@ import torch
 
 from dexgrasp_env.config import RandomizationConfig, make_env_config
 from dexgrasp_env.robot import objects
+from dexgrasp_env.robot.object_sets import load_object_set
 from dexgrasp_env.robot.scene import build_spec
 from tests.conftest import BACKENDS
 
@@ -22,10 +23,10 @@ def test_sixteen_distinct_shapes_of_every_kind():
         assert 0.05 <= s.mass * full[0] and s.mass * full[1] <= 0.5
 
 
-def test_select_shapes_rejects_unknown_names():
-    assert objects.select_shapes(("cube_small",))[0].name == "cube_small"
+def test_selecting_shapes_rejects_unknown_names():
+    assert load_object_set(make_env_config(shapes=("cube_small",))).primitives[0].name == "cube_small"
     with pytest.raises(ValueError, match="teapot"):
-        objects.select_shapes(("teapot",))
+        load_object_set(make_env_config(shapes=("teapot",)))
 
 
 @pytest.mark.parametrize("shape", objects.SHAPES, ids=lambda s: s.name)
