@@ -159,12 +159,16 @@ def object_set_row(object_set: str, backend: str, num_envs: int, steps: int) -> 
     return row
 
 
-def object_sets(sets: list[str], num_envs: int, steps: dict) -> dict:
-    """:func:`object_set_row` for every set and backend, each in its own process, and the rate ratios."""
-    out: dict = {"num_envs": num_envs}
+def object_sets(sets: list[str], num_envs: int, steps: dict, isolate: bool = True) -> dict:
+    """:func:`object_set_row` for every set and backend, each in its own process (``isolate``; else in this one:
+    the peak memory is then the largest so far), and the rate ratios."""
+    out: dict = {"num_envs": num_envs, "isolated_processes": isolate}
     for backend in BACKENDS:
         out[backend] = {}
         for name in sets:
+            if not isolate:
+                out[backend][name] = object_set_row(name, backend, num_envs, steps[backend])
+                continue
             cmd = [sys.executable, os.path.abspath(__file__), "--object-set-row", name, backend, str(num_envs),
                    str(steps[backend])]
             res = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -194,7 +198,8 @@ def main() -> None:
     q = args.quick
     set_sizes = (8, {"mujoco": 2, "warp": 2}) if q else (1024, {"mujoco": 40, "warp": 4})
     if args.only == "object_sets":
-        emit({"machine": machine(), "results": {"object_sets": object_sets(args.object_sets, *set_sizes)}}, args.out)
+        emit({"machine": machine(), "results": {"object_sets": object_sets(args.object_sets, *set_sizes, not q)}},
+             args.out)
         return
     sizes = (4, 8) if q else (64, 256, 1024)
     steps = lambda n: 2 if q else max(10, 20480 // n)  # noqa: E731
@@ -236,7 +241,7 @@ def main() -> None:
         results["ppo_sps_512"][backend] = ppo_sps(backend, 16 if q else 512, 2 if q else 12)
     results["ppo_sps_512"]["mujoco_over_warp"] = round(results["ppo_sps_512"]["mujoco"]
                                                        / results["ppo_sps_512"]["warp"], 2)
-    results["object_sets"] = object_sets(args.object_sets, *set_sizes)
+    results["object_sets"] = object_sets(args.object_sets, *set_sizes, not q)
     emit({"machine": machine(), "results": results}, args.out)
 
 
