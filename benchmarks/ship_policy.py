@@ -8,6 +8,7 @@ was made (the run's command line, steps, wall time, final evaluation), so that
     python benchmarks/ship_policy.py runs/state-teacher/checkpoint.pt --name state-teacher
     python benchmarks/ship_policy.py runs/<run>/best.pt --name <name>   # the run's best evaluation
     python benchmarks/ship_policy.py runs/<dagger run>/checkpoint.pt --name stereo-student  # a DAgger student
+    python benchmarks/ship_policy.py runs/procedural-teacher/best.pt --name state-teacher --object-set primitives
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from _common import load_script  # noqa: E402
 
 from dexgrasp_env import checkpoints  # noqa: E402
 from dexgrasp_env.config import ENV_IDS, EnvConfig, RandomizationConfig  # noqa: E402
-from dexgrasp_env.evaluation import run_episodes  # noqa: E402
+from dexgrasp_env.evaluation import on_object_set, run_episodes  # noqa: E402
 from dexgrasp_env.models import export_policy, load_policy  # noqa: E402
 from dexgrasp_env.pretrained import POLICY_DIR  # noqa: E402
 from dexgrasp_env.spaces import key_spaces  # noqa: E402
@@ -51,20 +52,6 @@ def compact_export(path: str, ckpt: dict) -> bytes:
     return export_policy(actor, keys, example)
 
 
-HELDOUT_SEED_OFFSET = 1000
-"""``procedural-heldout``: the training set's procedural seed plus this (objects no training run drew)."""
-
-
-def object_set_task(cfg: EnvConfig, name: str) -> EnvConfig:
-    """``cfg`` on another object set (the state describes every set by surface points, so a policy trained on
-    one mesh set runs on any)."""
-    if name == "procedural-heldout":
-        proc = dataclasses.replace(cfg.procedural, seed=cfg.procedural.seed + HELDOUT_SEED_OFFSET)
-        return dataclasses.replace(cfg, object_set="procedural", procedural=proc, shapes=None)
-    features = cfg.features if name != "primitives" or cfg.features == "shape" else "points"
-    return dataclasses.replace(cfg, object_set=name, shapes=None, object_features=features)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint",
@@ -80,6 +67,9 @@ def main() -> None:
                              "the policy's `evaluation`, all are under `evaluations`")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes of each evaluation seed")
     parser.add_argument("--policy-dir", default=POLICY_DIR, help="where the two files go (the package's policies)")
+    parser.add_argument("--object-set", default=None,
+                        help="ship the policy on this object set instead of its training set ('primitives', 'ycb', "
+                             "...; a policy that reads surface points runs on any); its figures are measured there")
     parser.add_argument("--eval-object-sets", nargs="*", default=[],
                         help="also evaluate (at the shipped randomization) on these object sets: 'procedural' (the "
                              "training seed's), 'procedural-heldout' (the same generator, seed + 1000: objects the "
@@ -95,6 +85,8 @@ def main() -> None:
         # shipped as ppo.py evaluates (no training-only extras, the curriculum off: a fresh environment runs
         # at the full ranges), with the training run's object assignment
         cfg = dataclasses.replace(load_script("ppo").eval_config(trained), object_assignment=trained.object_assignment)
+    if args.object_set is not None:
+        cfg = on_object_set(cfg, args.object_set)
     if len(program) > MAX_BYTES:
         raise ValueError(f"the exported actor is {len(program)} bytes; a shipped policy may have {MAX_BYTES}")
     summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")
@@ -117,7 +109,7 @@ def main() -> None:
 
     evaluations = {p: {"randomization": p, **evaluate(dataclasses.replace(cfg, randomization=presets[p]), p)}
                    for p in args.eval_randomization}
-    by_set = {s: {"object_set": s, **evaluate(object_set_task(cfg, s), s)} for s in args.eval_object_sets}
+    by_set = {s: {"object_set": s, **evaluate(on_object_set(cfg, s), s)} for s in args.eval_object_sets}
     evaluation = evaluations[args.eval_randomization[0]]
     meta = {"name": args.name, "policy_keys": list(keys), "env_config": checkpoints.to_plain(cfg),
             "global_step": ckpt["global_step"], "wall_time_s": round(ckpt["wall_time"], 1),

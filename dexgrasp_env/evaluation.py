@@ -7,9 +7,29 @@ from collections.abc import Callable
 import gymnasium as gym
 import torch
 
+import dataclasses
+
 from dexgrasp_env.config import EnvConfig, env_id_of
 from dexgrasp_env.robot.object_sets import load_object_set
 from dexgrasp_env.wrappers.video import compose_frame, write_mp4
+
+
+HELDOUT_SEED_OFFSET = 1000
+"""``procedural-heldout``: the config's procedural seed plus this (objects a training run on that seed never drew)."""
+
+
+def on_object_set(config: EnvConfig, name: str) -> EnvConfig:
+    """``config`` with another object set: ``procedural-heldout`` (its procedural generator at seed +
+    :data:`HELDOUT_SEED_OFFSET`), ``procedural``, ``ycb``, ``primitives`` or a folder.
+
+    A policy that reads surface points (``config.features == "points"``) keeps reading them, so it runs on
+    any set, primitives included.
+    """
+    if name == "procedural-heldout":
+        proc = dataclasses.replace(config.procedural, seed=config.procedural.seed + HELDOUT_SEED_OFFSET)
+        return dataclasses.replace(config, object_set="procedural", procedural=proc, shapes=None)
+    features = "points" if config.features == "points" else config.object_features
+    return dataclasses.replace(config, object_set=name, shapes=None, object_features=features)
 
 
 def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, episodes: int, seed: int,
