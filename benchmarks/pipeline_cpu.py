@@ -1,7 +1,7 @@
 """The paper's pipeline at CPU scale: the State teacher distilled (DAgger) into a Depth and a StereoRGB student.
 
-1. The teacher: the shipped ``state-teacher`` (``dexgrasp_env.load_pretrained``; trained by the CPU recipe
-   in ``algos/ppo.py``), or ``--teacher runs/<run>/checkpoint.pt``.
+1. The teacher: the shipped ``state-teacher-v1`` (``dexgrasp_env.load_pretrained``; the teacher of the recorded
+   results, trained by the CPU recipe in ``algos/ppo.py``), or ``--teacher runs/<run>/checkpoint.pt``.
 2. ``algos/dagger.py`` distils it into a ``DexGrasp-Depth-v0`` student and a ``DexGrasp-StereoRGB-v0``
    student at 64x64, each for ``--student-steps`` or ``--time-limit-s``, evaluating on the way.
 3. Teacher and students on the same 128 episodes (every shape in turn, the same seed).
@@ -42,7 +42,8 @@ def _run_args(summary: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", default="state-teacher", help="shipped policy name or ppo.py checkpoint")
+    parser.add_argument("--teacher", default="state-teacher-v1",
+                        help="shipped policy name or ppo.py checkpoint (default: the teacher of the recorded results)")
     parser.add_argument("--size", type=int, default=64, help="image width and height")
     parser.add_argument("--students", nargs="+", default=["DexGrasp-Depth-v0", "DexGrasp-StereoRGB-v0"],
                         help="student environment ids")

@@ -139,7 +139,9 @@ def plot(per_seed: dict[str, list[dict]], arms: dict[str, dict], out: str, title
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--state-teacher", default="state-teacher", help="arm (a): shipped name or ppo.py checkpoint")
+    parser.add_argument("--state-teacher", default="state-teacher-v1",
+                        help="arm (a): shipped name or ppo.py checkpoint (default: the teacher of the recorded run; "
+                             "state-teacher is the stronger one trained on procedural shapes)")
     parser.add_argument("--depth-teacher", default="depth-teacher", help="arm (b): shipped name or ppo.py checkpoint")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="DAgger seeds, the same in each arm")
     parser.add_argument("--size", type=int, default=64, help="image width and height (the depth teacher's size)")

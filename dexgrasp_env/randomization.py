@@ -206,7 +206,8 @@ class Randomizer:
         inv = torch.stack([1.0 / draw.mass, (1.0 / inertia).mean(-1)], dim=-1)  # as mj_setConst computes them
         return out + [("geom_friction", friction, og), ("body_mass", draw.mass, ob),
                       ("body_subtreemass", subtree, None), ("body_inertia", inertia, ob),
-                      ("body_invweight0", inv, ob), ("dof_invweight0", inv.repeat_interleave(3, dim=1), sim.object_qvel)]
+                      ("body_invweight0", inv, ob),
+                      ("dof_invweight0", inv.repeat_interleave(3, dim=1), sim.object_qvel)]
 
     def appearance_fields(self, u: dict[str, torch.Tensor],
                           difficulty: float) -> list[tuple[str, torch.Tensor, object]]:

@@ -185,10 +185,12 @@ def _primitive_points(shape: Shape) -> np.ndarray:
             objects.CYLINDER: lambda: trimesh.creation.cylinder(radius=r, height=2 * h, sections=24),
             objects.SPHERE: lambda: trimesh.creation.icosphere(subdivisions=2, radius=r),
             objects.CAPSULE: lambda: trimesh.creation.capsule(height=2 * h, radius=r, count=[12, 12])}[shape.kind]()
-    return sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), SURFACE_POINTS, zlib.crc32(shape.name.encode()))
+    return sample_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), SURFACE_POINTS,
+                          zlib.crc32(shape.name.encode()))
 
 
-def _mass_properties(pieces: tuple[np.ndarray, ...], density: float) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+def _mass_properties(pieces: tuple[np.ndarray, ...],
+                     density: float) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """Mass, principal moments, centre of mass and principal axes of the union of convex pieces (MuJoCo's
     compiler, so both backends agree with it); overlapping pieces count their overlap twice."""
     spec = mujoco.MjSpec()

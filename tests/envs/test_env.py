@@ -36,8 +36,11 @@ def test_observation_keys_per_id():
     assert stereo["left"].dtype == np.uint8 and stereo["left"].shape == (3, 24, 32)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("action_mode", ["palm_synergy", "joint"])
+# both action modes on C MuJoCo, the default on Warp: the action maps are the same batched torch code on both
+# backends, and joint targets drive Warp in the parity and scripted-grasp tests (on Warp's CPU device each
+# variant costs 30 s of the CI budget)
+@pytest.mark.parametrize("backend, action_mode", [("mujoco", "palm_synergy"), ("mujoco", "joint"),
+                                                  ("warp", "palm_synergy")])
 def test_thousand_random_steps_on_sixteen_worlds_stay_finite(backend, action_mode):
     """1,000 random-action steps on 16 worlds (depth + state): no NaN, no error."""
     from dexgrasp_env.task import GraspTask

@@ -194,7 +194,8 @@ def test_a_concave_mesh_without_a_decomposition_tool_is_named(tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "coacd", None)  # not installed (importing it fails)
     cup = trimesh.creation.annulus(r_min=0.02, r_max=0.03, height=0.05)
     folder = _folder_with(tmp_path, "cup.stl", cup)
-    with pytest.raises(ValueError, match=r"cup.stl.*is concave \(it fills \d+% of its convex hull\).*pip install coacd"):
+    concave = r"cup.stl.*is concave \(it fills \d+% of its convex hull\).*pip install coacd"
+    with pytest.raises(ValueError, match=concave):
         load_object_set(small_config(object_set=folder))
     hull = load_object_set(small_config(object_set=folder, mesh_decomposition="hull"))  # the documented way out
     assert hull.meshes[0].treatment == "hull"
