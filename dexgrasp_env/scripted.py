@@ -115,6 +115,6 @@ def run_scripted_grasp(task: GraspTask, seed: int = 0, hold_height: float = 0.1)
         if t >= hold_start:
             min_rise = torch.minimum(min_rise, task.sim.object_pos[:, 2] - z0)
     rise = min_rise.cpu().numpy()
-    return {"lifted": rise >= hold_height, "min_rise": rise, "object": task.object_index.cpu().numpy(),
+    return {"lifted": rise >= hold_height, "min_rise": rise, "object": task.sim.object_index.cpu().numpy(),
             "kind": task.object_kind.cpu().numpy(),
             "size": task.object_size.cpu().numpy()}

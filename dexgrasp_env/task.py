@@ -96,7 +96,6 @@ class GraspTask:
         self.object_mass = torch.zeros(n, **f32)
         self.object_friction = torch.ones(n, **f32)
         self.rest_z = torch.zeros(n, **f32)
-        self.object_index = torch.zeros(n, dtype=torch.int64, device=dev)
         self.object_top = torch.zeros(n, **f32)
         self.object_block = torch.zeros(n, len(objects.KINDS) + 5, **f32)
         self._points = cfg.features == "points"
@@ -169,7 +168,6 @@ class GraspTask:
         goal = self.goal_low + (self.goal_high - self.goal_low) * u["goal"]
         self.sim.reset_worlds(mask, torch.cat([q, pos, quat_mul(yaw, tilt)], dim=1), q, goal.unsqueeze(1))
 
-        self.object_index = torch.where(mask, draw.index, self.object_index)
         self.object_top = torch.where(mask, draw.top, self.object_top)
         points = rz.points[draw.index] * draw.scale.view(-1, 1, 1)
         self.object_points = torch.where(m1.unsqueeze(-1), points, self.object_points)
