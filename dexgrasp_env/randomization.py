@@ -129,8 +129,8 @@ class Randomizer:
             self.bottom = torch.tensor([o.bottom for o in m], **f32)
             self.top = torch.tensor([o.top for o in m], **f32)
             shapes = sim.field_shapes()
-            og = sim.object_geoms.tolist()
-            self.slots = {f: torch.as_tensor(v, device=dev).view(self.count, len(og), *shapes[f][1:])
+            slots = len(sim.object_geoms)
+            self.slots = {f: torch.as_tensor(v, device=dev).view(self.count, slots, *shapes[f][1:])
                           for f, v in mesh_slot_table(obj, sim.mjm).items()}
         else:
             self.shape_kind = torch.tensor([s.kind for s in obj.primitives], device=dev)
