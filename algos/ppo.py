@@ -12,6 +12,13 @@ penalty holds the actor near the student; without it PPO undid the distillation)
         --gamma 0.99 --critic-warmup-updates 20 --learning-rate 5e-5 --max-learning-rate 1e-4 --anchor-coef 1.0 \
         --ent-coef 0 --separate-grad-clip --time-limit-s 1800 --eval-interval 20
 
+End-to-end Depth PPO from scratch (no teacher: a 32x32 depth camera at a 30 degree field of view, the auxiliary
+object-position loss, bf16 image encoders; ``benchmarks/results/depth_scratch_cpu-2core_*.json``):
+
+    python algos/ppo.py --env-id DexGrasp-Depth-v0 --env.camera.width 32 --env.camera.height 32 \
+        --env.camera.fovy 30 --num-envs 256 --env.episode-length-s 4 --gamma 0.99 --init-log-std -0.5 \
+        --aux-coef 1.0 --bf16 --max-learning-rate 1e-3 --separate-grad-clip --time-limit-s 6600 --eval-interval 50
+
 Disaggregated (the paper's layout: simulator workers + one learner device):
 
     python algos/ppo.py --env-id DexGrasp-Depth-v0 --num-envs 8192 --sim-devices cuda:1 cuda:2 cuda:3 \
@@ -51,7 +58,7 @@ from dexgrasp_env.actions import action_space
 from dexgrasp_env.config import ENV_IDS, REWARD_TERMS, EnvConfig, PoolConfig, RandomizationConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy
-from dexgrasp_env.spaces import as_dict, key_spaces, obs_groups
+from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, obs_groups
 
 
 @dataclass
@@ -115,8 +122,19 @@ class Args:
     large value gradient early in training shrinks the policy's step too)"""
     init_log_std: float = 0.0
     """initial log standard deviation of the Gaussian policy"""
+    aux_coef: float = 0.0
+    """weight of an auxiliary loss: a linear head on the actor's features predicts the object's position, the
+    target being the privileged state's object position under the critic's running normalisation (so about unit
+    scale). Why: from scratch, a pixel policy's encoder would otherwise learn where the object is only from the
+    policy gradient; the supervised target teaches it in a few hundred gradient steps. Needs the privileged
+    state (--asymmetric-critic); the head is not part of the exported policy"""
+    channels_last: bool = True
+    """convolutions in the channels-last layout (about 2x faster on CPU; --no-channels-last is the NCHW layout of
+    earlier versions, for comparison: `benchmarks/throughput.py --ppo`)"""
     bf16: bool = False
-    """bf16 autocast for forward passes on CUDA"""
+    """bf16: on CUDA, autocast of the forward passes; on CPU, of the image encoders only (their convolutions are
+    the learner's cost and run 1.5-2x faster in bf16 on a CPU with AVX512-BF16 or AMX; the heads and the
+    probability ratios stay float32). Checkpoints and exported policies are float32 either way"""
     checkpoint_interval: int = 50
     """write a checkpoint every this many updates (and at the end)"""
     eval_interval: int = 0
@@ -159,12 +177,15 @@ class Agent(nn.Module):
     """Gaussian actor on the policy keys; critic on the privileged state when there is one."""
 
     def __init__(self, spaces: dict, policy_keys, critic_keys, n_actions: int, init_log_std: float = 0.0,
-                 hide: dict | None = None):
+                 hide: dict | None = None, aux: bool = False, channels_last: bool = True):
         super().__init__()
-        self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, hide=hide), n_actions, init_log_std)
-        self.critic_enc = ObsEncoder(spaces, critic_keys)
+        self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, hide=hide, channels_last=channels_last), n_actions,
+                                   init_log_std)
+        self.critic_enc = ObsEncoder(spaces, critic_keys, channels_last=channels_last)
         self.critic = layer_init(nn.Linear(self.critic_enc.out_dim, 1), std=1.0)
         self.value_norm = RunningMeanStd(())
+        # --aux-coef: the object's position from the actor's features (not exported with the actor)
+        self.aux = layer_init(nn.Linear(self.actor.encoder.out_dim, 3), std=0.01) if aux else None
 
     @property
     def vector_keys(self) -> set:
@@ -179,14 +200,23 @@ class Agent(nn.Module):
         """Normalised value (see ``value_norm``)."""
         return self.critic(self.critic_enc(obs)).squeeze(-1)
 
+    def aux_target(self, obs: dict) -> torch.Tensor:
+        """What the auxiliary head predicts: the object's position in the privileged state, normalised by
+        the critic's running statistics of that state (about unit scale whatever the workspace)."""
+        sl = STATE_SLICES["object_pos"]
+        norm = self.critic_enc.norms["state"]
+        return ((obs["state"][:, sl] - norm.mean[sl]) / torch.sqrt(norm.var[sl] + 1e-8)).clamp(-5.0, 5.0)
+
     def get_action_and_value(self, obs: dict, action: torch.Tensor | None = None, anchor: nn.Module | None = None):
-        """Action, its log-probability, entropy, value; with ``anchor`` (a frozen actor) also the KL
-        divergence of this policy from the anchor's per sample."""
-        mean, std = self.actor(obs)
-        d = torch.distributions.Normal(mean, std)
+        """Action, its log-probability, entropy, value and the auxiliary prediction (None without the head);
+        with ``anchor`` (a frozen actor) also the KL divergence of this policy from the anchor's per sample."""
+        z = self.actor.encoder(obs)
+        mean = self.actor.mean(z)
+        d = torch.distributions.Normal(mean, self.actor.log_std.expand_as(mean).exp())
         if action is None:
             action = d.sample()
-        out = (action, d.log_prob(action).sum(-1), d.entropy().sum(-1), self.get_value(obs))
+        aux = self.aux(z) if self.aux is not None else None
+        out = (action, d.log_prob(action).sum(-1), d.entropy().sum(-1), self.get_value(obs), aux)
         if anchor is None:
             return out
         with torch.no_grad():
@@ -202,7 +232,11 @@ def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device, actor_state
     hide = None
     if actor_state is not None and "encoder.keep_proprio" in actor_state:  # a student that hid some entries
         hide = {"proprio": actor_state["encoder.keep_proprio"] == 0}
-    agent = Agent(spaces, groups["policy"], critic_keys, n_actions, args.init_log_std, hide).to(device)
+    if args.aux_coef > 0 and "state" not in critic_keys:
+        raise ValueError(f"--aux-coef {args.aux_coef} needs the privileged state (its target), which the critic "
+                         f"reads only with --asymmetric-critic; the critic's keys are {critic_keys}")
+    agent = Agent(spaces, groups["policy"], critic_keys, n_actions, args.init_log_std, hide,
+                  aux=args.aux_coef > 0, channels_last=args.channels_last).to(device)
     if actor_state is not None:
         agent.actor.load_state_dict(actor_state)
     return agent
@@ -293,6 +327,8 @@ def main(args: Args) -> dict:
     T, N = args.num_steps, args.num_envs
     num_updates = max(1, args.total_timesteps // (T * N * world))
     agent = make_agent(args, env_cfg, spaces, device, actor_state)
+    if args.bf16 and device.type == "cpu":
+        agent.actor.encoder.image_bf16 = agent.critic_enc.image_bf16 = True
     anchor = None
     if args.anchor_coef > 0:
         if actor_state is None:
@@ -365,21 +401,29 @@ def main(args: Args) -> dict:
     bar = tqdm(range(start_update, num_updates + 1), disable=not args.progress or rank > 0, desc="ppo", unit="upd")
     start_time, start_step = time.time(), global_step
     stats: dict = {}
+    # seconds per phase, from the second update of this process on (the first one also pays for warm-up:
+    # allocations, oneDNN's kernel choice); host clocks, so on CUDA they show where the host waits
+    phases = {"updates": 0, "steps": 0, "env_s": 0.0, "act_s": 0.0, "learn_s": 0.0}
     update = start_update - 1
     for update in bar:
         # ---- collect a rollout (statistics accumulate on the device: no host sync per step) ---------
         term_sums = torch.zeros(len(REWARD_TERMS), device=device)
         ep = torch.zeros(5, device=device)  # episodes, sum of returns, of lengths, of successes, of lifts
+        timed = {"env_s": 0.0, "act_s": 0.0}
         for t in range(T):
             global_step += N * world
             for k in obs_buf:
                 obs_buf[k][t] = next_obs[k]
             valid_buf[t] = ~resetting
+            t0 = time.perf_counter()
             with torch.no_grad(), autocast:
-                action, logprob, _, value = agent.get_action_and_value(next_obs)
+                action, logprob, _, value, _ = agent.get_action_and_value(next_obs)
             actions[t], logprobs[t], values[t] = action, logprob.float(), value.float()
+            t1 = time.perf_counter()
             next_obs, reward, terminated, truncated, info = envs.step(action.clamp(-1.0, 1.0))
             next_obs = as_dict(next_obs)
+            timed["act_s"] += t1 - t0
+            timed["env_s"] += time.perf_counter() - t1
             rewards[t], terminated_buf[t], cut_buf[t] = reward, terminated, terminated | truncated
             resetting = terminated | truncated
             episodes_done += resetting
@@ -389,6 +433,7 @@ def main(args: Args) -> dict:
                                (epi["success"] * ended).sum(), (epi["lifted"] * ended).sum()])
 
         # ---- advantages (GAE): a time-out bootstraps from its true final observation ---------------
+        learn_start = time.perf_counter()
         with torch.no_grad(), autocast:
             next_value = agent.get_value(next_obs).float()
         mean, std = agent.value_norm.mean, torch.sqrt(agent.value_norm.var + 1e-8)
@@ -415,9 +460,10 @@ def main(args: Args) -> dict:
             kls = []
             # the same number of minibatches on every rank, so the all-reduces pair up
             for mb in idx[torch.randperm(len(idx), device=device)].tensor_split(args.num_minibatches):
+                mb_obs = {k: v_[mb] for k, v_ in b_obs.items()}
                 with autocast:
-                    _, newlogp, entropy, newvalue, *anchor_kl = agent.get_action_and_value(
-                        {k: v_[mb] for k, v_ in b_obs.items()}, b_act[mb], anchor)
+                    _, newlogp, entropy, newvalue, aux, *anchor_kl = agent.get_action_and_value(
+                        mb_obs, b_act[mb], anchor)
                 newlogp, newvalue = newlogp.float(), newvalue.float()
                 logratio = newlogp - b_logp[mb]
                 ratio = logratio.exp()
@@ -437,6 +483,9 @@ def main(args: Args) -> dict:
                 if anchor is not None:
                     anchor_loss = anchor_kl[0].float().mean()
                     loss = loss + args.anchor_coef * anchor_loss
+                if aux is not None:
+                    aux_loss = ((aux.float() - agent.aux_target(mb_obs)) ** 2).sum(-1).mean()
+                    loss = loss + args.aux_coef * aux_loss
                 if update <= args.critic_warmup_updates:  # the actor waits for a critic that knows it
                     loss = v_loss * args.vf_coef
                 optimizer.zero_grad()
@@ -470,6 +519,10 @@ def main(args: Args) -> dict:
         # the observation statistics move only now: a rollout and its update see the same normalisation,
         # so the probability ratio starts at exactly 1
         agent.update_norms({k: b_obs[k][idx] for k in agent.vector_keys})
+        if update > start_update:
+            phases.update(updates=phases["updates"] + 1, steps=phases["steps"] + T * N * world,
+                          env_s=phases["env_s"] + timed["env_s"], act_s=phases["act_s"] + timed["act_s"],
+                          learn_s=phases["learn_s"] + time.perf_counter() - learn_start)
 
         # ---- logging, evaluation, checkpoints (one host sync per update) -------------------------------
         wall = wall_offset + time.time() - start_time
@@ -480,7 +533,7 @@ def main(args: Args) -> dict:
         if n_ep > 0:
             stats = {"episodic_return": ret_sum / n_ep, "episodic_length": len_sum / n_ep,
                      "success_rate": succ_sum / n_ep, "lifted_rate": lift_sum / n_ep}
-        stats.update(global_step=global_step, update=update, sps=sps, wall_time_s=round(wall, 1))
+        stats.update(global_step=global_step, update=update, sps=sps, wall_time_s=round(wall, 1), phases=phases)
         out_of_time = args.time_limit_s is not None and wall >= args.time_limit_s
         last = update == num_updates or out_of_time
         if writer is not None:
@@ -489,8 +542,12 @@ def main(args: Args) -> dict:
                        "losses/value_loss": v_loss.item(), "losses/policy_loss": pg_loss.item(),
                        "losses/entropy": entropy_loss.item(), "losses/approx_kl": kl.item(),
                        "losses/clipfrac": torch.stack(clipfracs).mean().item(),
+                       "perf/env_steps_per_s": T * N / max(timed["env_s"], 1e-9),
+                       "perf/policy_steps_per_s": T * N / max(timed["act_s"], 1e-9),
+                       "perf/learner_samples_per_s": T * N / max(time.perf_counter() - learn_start, 1e-9),
                        "losses/explained_variance": explained_var,
                        **({"losses/anchor_kl": anchor_loss.item()} if anchor is not None else {}),
+                       **({"losses/aux": aux_loss.item()} if agent.aux is not None else {}),
                        **{f"reward/{k}": x for k, x in zip(REWARD_TERMS, term_sums.tolist())}}
             if n_ep > 0:
                 scalars.update({f"charts/{k}": stats[k] for k in ("episodic_return", "episodic_length",
@@ -524,7 +581,8 @@ def main(args: Args) -> dict:
         with open(os.path.join(run_dir, "summary.json"), "w") as f:
             json.dump({"args": checkpoints.to_plain(args), "final": stats, "curve": curve}, f, indent=1)
     stats.update(run_dir=run_dir, curve=curve, losses={"value": v_loss.item(), "policy": pg_loss.item(),
-                                                       "entropy": entropy_loss.item()})
+                                                       "entropy": entropy_loss.item(),
+                                                       **({"aux": aux_loss.item()} if agent.aux is not None else {})})
     if world > 1:  # the replicas must not have drifted apart
         flat = torch.cat([t.detach().flatten().float() for t in (*agent.parameters(), *agent.buffers())])
         gathered = [torch.empty_like(flat) for _ in range(world)]

@@ -80,7 +80,7 @@ def learner_role(ppo, env_id: str, width: int, height: int, num_steps: int, mini
     obs = {k: torch.zeros(batch, *s.shape, dtype=torch.uint8 if s.dtype == np.uint8 else torch.float32)
            for k, s in spaces.items()}
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        _, logp, ent, value = agent.get_action_and_value(obs, torch.zeros(batch, action_dim(cfg)))
+        _, logp, ent, value, _ = agent.get_action_and_value(obs, torch.zeros(batch, action_dim(cfg)))
         (logp.sum() + ent.sum() + value.sum()).backward()
     act_per_sample = 2 * sum(saved.values()) / batch
     params = sum(p.numel() * p.element_size() for p in agent.parameters())

@@ -11,6 +11,12 @@ PNG: the machine, each run's exact command (``--commands``), its settings, final
     python benchmarks/plot_curves.py ppo runs/state-teacher/summary.json runs/depth/summary.json \
         --labels teacher depth --commands "python algos/ppo.py ..." "python algos/ppo.py ..." \
         --out benchmarks/results/depth_ppo.png --json benchmarks/results/depth_ppo.json
+
+A summary may also be a run of an earlier ``--json`` record, ``<record>.json#<its label>``, so a new run
+is drawn beside a committed one (its command comes along):
+
+    python benchmarks/plot_curves.py ppo "benchmarks/results/teacher_cpu-2core_2026-11-24.json#palm_synergy" \
+        runs/depth/summary.json --labels teacher depth --out compare.png
 """
 
 from __future__ import annotations
@@ -79,7 +85,8 @@ def plot_students(curves: dict[str, list], stem: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=("ppo", "dagger"), help="which script wrote the summaries")
-    parser.add_argument("summaries", nargs="+", help="summary.json files of the runs")
+    parser.add_argument("summaries", nargs="+", help="summary.json files of the runs, or <record>.json#<label>: "
+                                                     "a run of an earlier --json record")
     parser.add_argument("--labels", nargs="+", default=None, help="one label per run")
     parser.add_argument("--title", default="", help="figure title")
     parser.add_argument("--out", required=True, help="the PNG (ppo) or the file stem (dagger)")
@@ -91,16 +98,24 @@ def main() -> None:
     if len(labels) != len(args.summaries) or (args.commands and len(args.commands) != len(args.summaries)):
         raise SystemExit(f"{len(args.summaries)} summaries need as many --labels and --commands; got "
                          f"{len(labels)} labels and {len(args.commands or [])} commands")
-    summaries, curves = {}, {}
+    summaries, curves, recorded = {}, {}, {}
     for label, path in zip(labels, args.summaries):
+        path, _, run = path.partition("#")
         with open(path) as f:
             summaries[label] = json.load(f)
+        if run:
+            runs = summaries[label].get("runs", {})
+            if run not in runs:
+                raise SystemExit(f"{path} records no run {run!r}; it has {sorted(runs)}")
+            summaries[label] = {k: v for k, v in runs[run].items() if k != "command"}
+            recorded[label] = runs[run].get("command")
         curves[label] = summaries[label]["curve"]
     figures = plot_ppo(curves, args.out, args.title) if args.kind == "ppo" else plot_students(curves, args.out)
     print(figures)
     if args.json:
         commands = args.commands or [None] * len(labels)
-        runs = {label: {"command": cmd, **summaries[label]} for label, cmd in zip(labels, commands)}
+        runs = {label: {"command": cmd or recorded.get(label), **summaries[label]}
+                for label, cmd in zip(labels, commands)}
         emit({"machine": machine(), "figures": figures, "runs": runs}, args.json)
 
 

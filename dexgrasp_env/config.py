@@ -344,6 +344,10 @@ class EnvConfig:
     sim_threads: int | None = None
     """Threads of the ``mujoco`` backend (``None``: every core this process may use; the CPU workers of a pool
     split the cores between them)."""
+    render_threads: int | None = None
+    """Threads the ``mujoco`` backend renders images on: its worlds are split into this many Warp copies that
+    render in parallel, because Warp runs a CPU kernel on one thread (``None``: as many as ``sim_threads``;
+    1: one copy, as before 2026-12-01). The images are the same either way."""
 
     def __post_init__(self) -> None:
         if self.action_mode not in ACTION_MODES:
@@ -353,6 +357,10 @@ class EnvConfig:
         if self.sim_threads is not None and (isinstance(self.sim_threads, bool) or not isinstance(self.sim_threads, int)
                                              or self.sim_threads < 1):
             raise ValueError(f"sim_threads={self.sim_threads!r} must be an integer >= 1, or None for every core")
+        if self.render_threads is not None and (isinstance(self.render_threads, bool)
+                                                or not isinstance(self.render_threads, int) or self.render_threads < 1):
+            raise ValueError(f"render_threads={self.render_threads!r} must be an integer >= 1, or None for as many "
+                             f"as sim_threads")
         if self.obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode={self.obs_mode!r} is unknown; expected one of {OBS_MODES}")
         for key in self.extra_obs:

@@ -85,3 +85,34 @@ def test_hidden_entries_do_not_reach_the_network():
     assert not torch.equal(enc(obs), enc(other))
     with pytest.raises(ValueError, match="not a vector key"):
         ObsEncoder(spaces, ("depth", "proprio"), hide={"depth": slice(0, 1)})
+
+
+def test_channels_last_and_bf16_encoders_agree_with_nchw_float32():
+    """The layouts compute the same function; bf16 image encoders stay close; the export is float32."""
+    from dexgrasp_env.models import GaussianActor, export_policy, load_policy
+
+    cfg = make_env_config("depth", camera=CameraConfig(width=48, height=48))
+    spaces, keys = key_spaces(cfg), ("depth", "proprio")
+    torch.manual_seed(0)
+    nchw = GaussianActor(ObsEncoder(spaces, keys, channels_last=False), 11)
+    fast = GaussianActor(ObsEncoder(spaces, keys), 11)
+    fast.load_state_dict(nchw.state_dict())
+    conv = fast.encoder.images["depth"].conv[0][3].weight  # (one input channel: both layouts coincide)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    obs = {"depth": 0.6 + 0.4 * torch.rand(9, 1, 48, 48), "proprio": torch.randn(9, spaces["proprio"].shape[0])}
+    for actor in (nchw, fast):
+        actor.encoder.update_norms(obs)
+        with torch.no_grad():  # a mean head of std 0.01 would hide differences in the features
+            actor.mean.weight.normal_(generator=torch.Generator().manual_seed(1))
+    ref = nchw(obs)[0]
+    assert torch.allclose(fast(obs)[0], ref, atol=1e-4)
+    ref.square().sum().backward()
+    fast(obs)[0].square().sum().backward()
+    grad_nchw, grad_fast = (a.encoder.images["depth"].conv[0][0].weight.grad for a in (nchw, fast))
+    assert torch.allclose(grad_fast, grad_nchw, rtol=1e-3, atol=1e-4)
+    fast.encoder.image_bf16 = True
+    low = fast(obs)[0]
+    assert not torch.equal(low, ref) and torch.allclose(low, ref, rtol=0.05, atol=0.05)
+    exported = load_policy(export_policy(fast, keys, obs))(obs)[0]
+    assert torch.allclose(exported, ref, atol=1e-4)  # float32, whatever the training ran in
+    assert fast.encoder.image_bf16 and fast.training  # the export left the actor as it was

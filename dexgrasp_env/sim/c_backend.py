@@ -23,11 +23,17 @@ holding only that object's collision meshes), and a world that takes another obj
 that template first: a world's model holds its own object, not every mesh of the set. Images come
 from the MuJoCo Warp batch renderer on a Warp copy of the state, whose one batched model holds every
 mesh and picks each world's by ``geom_dataid``.
+
+Warp runs a CPU kernel on one thread, so the copy is split into shards of worlds (one per rollout
+thread, or ``EnvConfig.render_threads``), each with its own render context, and the shards render
+on a thread pool (a Warp launch releases the GIL). On 2 cores that renders 256 worlds at 48x48 in
+59 ms instead of 105 ms, with bit-identical images.
 """
 
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
 import numpy as np
@@ -37,7 +43,7 @@ from mujoco import rollout
 from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.robot import kuka_allegro as ka
 from dexgrasp_env.robot.scene import build_model, build_spec
-from dexgrasp_env.sim.base import BATCHED_FIELDS, Simulator, available_cores
+from dexgrasp_env.sim.base import BATCHED_FIELDS, VIEWER_CAMERA, Simulator, available_cores
 
 _KINEMATICS_OFF = (
     "mjDSBL_CONSTRAINT", "mjDSBL_CONTACT", "mjDSBL_GRAVITY", "mjDSBL_ACTUATION", "mjDSBL_SPRING", "mjDSBL_DAMPER",
@@ -188,8 +194,11 @@ class MujocoSim(Simulator):
         self.fields = {name: v.expand(n, *v.shape).clone() for name, v in self.defaults.items()}
         self._dirty = torch.zeros(n, dtype=torch.bool)
         self._any_dirty = False
-        self._mirror = None  # a Warp copy of the worlds, made when images are first needed
-        self._rig = None
+        # the Warp copy of the worlds, made when images are first needed: one shard per render thread
+        shards = min(cfg.render_threads or self.threads, n)
+        self._shards = [slice(i * n // shards, (i + 1) * n // shards) for i in range(shards)]
+        self._mirrors: list | None = None
+        self._render_pool: ThreadPoolExecutor | None = None
         self.forward()
 
     # ------------------------------------------------------------------------------------------
@@ -261,40 +270,65 @@ class MujocoSim(Simulator):
         self._kinematics()
 
     # ------------------------------------------------------------------------------------------
-    def _warp_copy(self):
-        """The Warp batch holding a copy of the worlds (state and fields) for the renderer."""
-        from dexgrasp_env.sim.warp_backend import WarpBatch
+    def _on_shards(self, renderer) -> list[dict[str, torch.Tensor]]:
+        """The images of ``renderer(batch)`` (a :class:`BatchRenderer`) of every shard's Warp copy.
 
-        if self._mirror is None:
-            self._mirror = WarpBatch(self.mjm, self.num_worlds, self.device, nconmax=1, njmax=1)
-        b = self._mirror
-        for name, field in self.fields.items():
-            b.fields[name].copy_(field)
+        The state and fields are copied into the shards here, on the calling thread; only the Warp
+        launches (kinematics, ray tracing) run on the render threads. Why: a torch operation on another
+        thread starts an OpenMP team of its own, whose waiting threads then steal the cores from the
+        learner's (measured: 15 % slower PPO updates). On the first call every shard runs here: Warp
+        loads (and may compile) its kernels then, which one thread at a time does safely.
+        """
         import warp as wp
 
-        wp.to_torch(b.data.qpos).copy_(self.qpos)
-        wp.to_torch(b.data.mocap_pos).copy_(self.mocap_pos)
-        b.kinematics()
-        return b
+        from dexgrasp_env.sim.warp_backend import WarpBatch
+
+        first = self._mirrors is None
+        if first:
+            self._mirrors = [WarpBatch(self.mjm, sl.stop - sl.start, self.device, nconmax=1, njmax=1)
+                             for sl in self._shards]
+            self._render_pool = ThreadPoolExecutor(len(self._shards), thread_name_prefix="render")
+        rigs = []
+        for b, sl in zip(self._mirrors, self._shards):
+            for name, field in self.fields.items():
+                b.fields[name].copy_(field[sl])
+            wp.to_torch(b.data.qpos).copy_(self.qpos[sl])
+            wp.to_torch(b.data.mocap_pos).copy_(self.mocap_pos[sl])
+            rigs.append(renderer(b))
+
+        def launch(i: int) -> None:
+            self._mirrors[i].kinematics()
+            rigs[i].launch()
+
+        if first or len(rigs) == 1:
+            for i in range(len(rigs)):
+                launch(i)
+        else:
+            list(self._render_pool.map(launch, range(len(rigs))))
+        return [rig.images() for rig in rigs]
 
     def render(self) -> dict[str, torch.Tensor]:
         if not self.cameras:
             raise RuntimeError("this simulator was built without cameras")
-        batch = self._warp_copy()
-        if self._rig is None:
-            self._rig = batch.renderer(self.cameras, (self.cfg.camera.width, self.cfg.camera.height))
-        return self._rig.render()
+        size = (self.cfg.camera.width, self.cfg.camera.height)
+        parts = self._on_shards(lambda b: b.renderer(self.cameras, size))
+        if len(parts) == 1:
+            return parts[0]
+        return {cam: torch.cat([p[cam] for p in parts]) for cam in self.cameras}
 
     def render_viewer(self, width: int = 320, height: int = 240) -> torch.Tensor:
-        from dexgrasp_env.sim.warp_backend import viewer_frames
+        from dexgrasp_env.sim.warp_backend import viewer_renderer
 
-        return viewer_frames(self._warp_copy(), width, height)
+        return torch.cat([p[VIEWER_CAMERA] for p in self._on_shards(lambda b: viewer_renderer(b, width, height))])
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()  # joins the rollout threads
             self._pool = None
-        self.models, self._kin_models, self._datas, self._kin_datas, self._mirror = [], [], [], [], None
+        if self._render_pool is not None:
+            self._render_pool.shutdown()
+            self._render_pool = None
+        self.models, self._kin_models, self._datas, self._kin_datas, self._mirrors = [], [], [], [], None
 
     def memory_bytes(self) -> int:
         arrays = (self._state, self._ctrl_in, self._out, self._sens)
@@ -302,6 +336,5 @@ class MujocoSim(Simulator):
         total = sum(a.nbytes for a in arrays) + sum(t.nbytes for t in tensors)
         total += sum(m.nbuffer for m in self.models + (self._templates or [])) + self._kin_model.nbuffer
         total += sum(d.nbuffer + d.narena for d in self._datas + self._kin_datas)
-        if self._mirror is not None:
-            total += self._mirror.memory_bytes()
+        total += sum(b.memory_bytes() for b in self._mirrors or ())
         return total

@@ -118,16 +118,29 @@ class BatchRenderer:
 
     def render(self) -> dict[str, torch.Tensor]:
         """Render from the batch's current geom and camera positions (run kinematics first)."""
+        self.launch()
+        return self.images()
+
+    def launch(self) -> None:
+        """The ray tracing alone (Warp launches only: the C backend runs it on its render threads)."""
         b = self.batch
         with b.scoped():
             mjw.refit_bvh(b.model, b.data, self.rc)
             mjw.render(b.model, b.data, self.rc)
+
+    def images(self) -> dict[str, torch.Tensor]:
+        """The last :meth:`launch`'s images: depth as a view, colour as RGB (a copy of the BGR buffer)."""
         return {cam: v if cam == "depth" else v[..., [2, 1, 0]] for cam, v in self.views.items()}
 
 
+def viewer_renderer(batch: WarpBatch, width: int, height: int) -> BatchRenderer:
+    """The person's view (goal marker included) of every world of ``batch``."""
+    return batch.renderer((VIEWER_CAMERA,), (width, height), groups=(0, 1, 2, GOAL_GROUP))
+
+
 def viewer_frames(batch: WarpBatch, width: int, height: int) -> torch.Tensor:
-    """The person's view (goal marker included) of every world of ``batch``: ``(N, H, W, 3)`` uint8."""
-    return batch.renderer((VIEWER_CAMERA,), (width, height), groups=(0, 1, 2, GOAL_GROUP)).render()[VIEWER_CAMERA]
+    """The person's view of every world of ``batch``: ``(N, H, W, 3)`` uint8."""
+    return viewer_renderer(batch, width, height).render()[VIEWER_CAMERA]
 
 
 class WarpSim(Simulator):

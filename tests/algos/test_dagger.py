@@ -47,8 +47,9 @@ def test_state_student_error_falls_fivefold(tmp_path, state_teacher):
 
 
 def test_stereo_student_runs_with_falling_error(tmp_path, state_teacher):
+    """(With the image encoders in bf16: the stereo path of ``ObsEncoder.image_bf16``.)"""
     stats = dagger.main(_args(tmp_path, state_teacher, env_id="DexGrasp-StereoRGB-v0", num_envs=8,
-                              total_timesteps=8 * 16 * 6, eval_episodes=0))
+                              total_timesteps=8 * 16 * 6, eval_episodes=0, bf16=True))
     assert stats["iteration"] == 6
     for key in ("loss_action", "loss_logstd", "loss_aux", "heldout_action_mse"):
         assert torch.isfinite(torch.tensor(stats[key])), key

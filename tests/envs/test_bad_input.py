@@ -66,6 +66,8 @@ def test_bad_backend_values():
     for threads in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match=f"sim_threads={threads!r} must be an integer >= 1"):
             make_env_config("state", sim_threads=threads)
+        with pytest.raises(ValueError, match=f"render_threads={threads!r} must be an integer >= 1"):
+            make_env_config("state", render_threads=threads)
     with pytest.raises(ValueError, match=r"backend='mujoco' \(C MuJoCo\) runs on the CPU only, got device 'cuda:0'"):
         resolve_backend("mujoco", torch.device("cuda", 0))
     assert resolve_backend("auto", torch.device("cuda", 0)) == "warp"
