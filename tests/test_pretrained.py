@@ -20,6 +20,9 @@ def test_shipped_teacher_is_small_and_plain_data():
     assert policy(obs).shape == (3, 11)
     with pytest.raises(ValueError, match="no shipped policy named 'nope'"):
         dexgrasp_env.load_pretrained("nope")
+    # the previous student stays loadable (published figures refer to it)
+    old, old_config = dexgrasp_env.load_pretrained("stereo-student-v1")
+    assert old_config.obs_mode == "stereo_rgb" and old.keys == ("left", "right", "proprio")
 
 
 @pytest.mark.parametrize("name, seed", [("state-teacher", 17), ("state-teacher", 2026), ("state-teacher-v1", 17)])
@@ -38,7 +41,7 @@ def test_shipped_teacher_reproduces_its_success_rate(name, seed):
 
 @pytest.mark.parametrize("name, obs_mode, keys", [
     ("depth-teacher", "depth", ("depth", "proprio")),  # PPO fine-tuned from a DAgger student
-    ("stereo-student", "stereo_rgb", ("left", "right", "proprio")),  # DAgger (benchmarks/stereo_comparison.py)
+    ("stereo-student", "stereo_rgb", ("left", "right", "proprio")),  # DAgger from state-teacher (README: Distil)
 ])
 def test_shipped_pixel_policy_reproduces_its_success_rate(name, obs_mode, keys):
     """128 episodes on a seed not used to measure it, within 0.07 of the recorded 8-seed mean, on the policy's
