@@ -211,8 +211,7 @@ class Agent(nn.Module):
         """Action, its log-probability, entropy, value and the auxiliary prediction (None without the head);
         with ``anchor`` (a frozen actor) also the KL divergence of this policy from the anchor's per sample."""
         z = self.actor.encoder(obs)
-        mean = self.actor.mean(z)
-        d = torch.distributions.Normal(mean, self.actor.log_std.expand_as(mean).exp())
+        d = torch.distributions.Normal(*self.actor.head(z))
         if action is None:
             action = d.sample()
         aux = self.aux(z) if self.aux is not None else None

@@ -237,7 +237,11 @@ class GaussianActor(nn.Module):
         self.log_std = nn.Parameter(torch.full((1, n_actions), float(init_log_std)))
 
     def forward(self, obs: dict[str, torch.Tensor]):
-        mean = self.mean(self.encoder(obs))
+        return self.head(self.encoder(obs))
+
+    def head(self, features: torch.Tensor):
+        """``(action mean, action std)`` from the encoder's features (for a caller that also needs them)."""
+        mean = self.mean(features)
         return mean, self.log_std.expand_as(mean).exp()
 
 

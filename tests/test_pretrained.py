@@ -20,9 +20,6 @@ def test_shipped_teacher_is_small_and_plain_data():
     assert policy(obs).shape == (3, 11)
     with pytest.raises(ValueError, match="no shipped policy named 'nope'"):
         dexgrasp_env.load_pretrained("nope")
-    # the previous student stays loadable (published figures refer to it)
-    old, old_config = dexgrasp_env.load_pretrained("stereo-student-v1")
-    assert old_config.obs_mode == "stereo_rgb" and old.keys == ("left", "right", "proprio")
 
 
 @pytest.mark.parametrize("name, seed", [("state-teacher", 17), ("state-teacher", 2026), ("state-teacher-v1", 17)])
