@@ -276,15 +276,16 @@ class MujocoSim(Simulator):
         The state and fields are copied into the shards here, on the calling thread; only the Warp
         launches (kinematics, ray tracing) run on the render threads. Why: a torch operation on another
         thread starts an OpenMP team of its own, whose waiting threads then steal the cores from the
-        learner's (measured: 15 % slower PPO updates). On the first call every shard runs here: Warp
-        loads (and may compile) its kernels then, which one thread at a time does safely.
+        learner's (measured: 15 % slower PPO updates). The first launch of a render context runs here, one
+        shard after the other: mujoco_warp then builds the context's own ray-tracing kernel, and Warp
+        loads (and may compile) it. Built on several threads at once, the kernels of the shards' contexts
+        got mixed up: a whole shard's images came out wrong now and then, and stayed wrong (seen under load).
         """
         import warp as wp
 
         from dexgrasp_env.sim.warp_backend import WarpBatch
 
-        first = self._mirrors is None
-        if first:
+        if self._mirrors is None:
             self._mirrors = [WarpBatch(self.mjm, sl.stop - sl.start, self.device, nconmax=1, njmax=1)
                              for sl in self._shards]
             self._render_pool = ThreadPoolExecutor(len(self._shards), thread_name_prefix="render")
@@ -300,7 +301,7 @@ class MujocoSim(Simulator):
             self._mirrors[i].kinematics()
             rigs[i].launch()
 
-        if first or len(rigs) == 1:
+        if len(rigs) == 1 or not all(rig.launched for rig in rigs):
             for i in range(len(rigs)):
                 launch(i)
         else:

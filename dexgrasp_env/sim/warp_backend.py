@@ -99,6 +99,7 @@ class BatchRenderer:
 
     def __init__(self, batch: WarpBatch, cameras: tuple[str, ...], resolution: tuple[int, int], groups=(0, 1, 2)):
         self.batch, self.cameras, self.resolution = batch, cameras, resolution
+        self.launched = False  # mujoco_warp builds this context's ray-tracing kernel on its first render
         with batch.scoped():
             self.rc = mjw.create_render_context(
                 batch.mjm, nworld=batch.num_worlds, cam_res=resolution, cam_active=list(cameras),
@@ -127,6 +128,7 @@ class BatchRenderer:
         with b.scoped():
             mjw.refit_bvh(b.model, b.data, self.rc)
             mjw.render(b.model, b.data, self.rc)
+        self.launched = True
 
     def images(self) -> dict[str, torch.Tensor]:
         """The last :meth:`launch`'s images: depth as a view, colour as RGB (a copy of the BGR buffer)."""
