@@ -174,11 +174,6 @@ class Worker:
         if self.process is not None:
             self.process.join(5)
 
-    def close(self) -> None:
-        """Stop the worker: :meth:`request_close`, then :meth:`join`."""
-        self.request_close()
-        self.join()
-
     def request_close(self) -> None:
         """Send ``CLOSE`` and return without waiting for the process to exit.
 
