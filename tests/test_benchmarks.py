@@ -97,3 +97,24 @@ def test_stereo_comparison_task_is_the_teachers_task_with_appearance_noise():
     assert sc.outcome(arms, "d", "s").startswith("against the paper")
     arms["d"]["success_min"] = 0.55
     assert sc.outcome(arms, "s", "d").startswith("no separation")
+
+
+def test_camera_framing_finds_the_goals_above_a_narrow_frame(tmp_path):
+    """The geometry of three framings and a shipped depth policy on low and high goals (2 episodes)."""
+    out = tmp_path / "framing.json"
+    res = subprocess.run([sys.executable, "benchmarks/camera_framing.py", "--sizes", "32", "--fovys", "30", "50",
+                          "--target-heights", "0.05", "0.18", "--policies", "depth-teacher", "--episodes", "2",
+                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    record = json.load(open(out))
+    rows = {(r["camera"]["fovy"], r["camera"]["target"][2]): r for r in record["geometry"]}
+    narrow = rows[(30.0, 0.05)]  # the from-scratch recipe's camera: the upper goals leave its frame
+    assert narrow["spawn_region_in_view"] == 1.0 and narrow["goal_box_low_half_in_view"] > 0.9
+    assert narrow["goal_box_high_half_in_view"] < 0.4
+    assert rows[(50.0, 0.05)]["goal_box_in_view"] == 1.0  # the default camera sees every goal
+    assert rows[(30.0, 0.18)]["goal_box_in_view"] > 0.95 and rows[(30.0, 0.18)]["spawn_region_in_view"] == 1.0
+    assert narrow["object_px_at_spawn_centre"] > 1.5 * rows[(50.0, 0.05)]["object_px_at_spawn_centre"]
+    teacher = record["policies"]["depth-teacher"]
+    assert teacher["framing"]["camera"]["width"] == 64 and teacher["framing"]["goal_box_in_view"] == 1.0
+    assert teacher["low_goals"]["goal_high"][2] == teacher["high_goals"]["goal_low"][2] == pytest.approx(0.3)
+    assert all(0.0 <= teacher[h]["success_rate"] <= 1.0 for h in ("low_goals", "high_goals"))

@@ -36,17 +36,27 @@ def test_shipped_teacher_reproduces_its_success_rate(name, seed):
     assert abs(result["lifted_rate"] - recorded["lifted_rate"]) <= 0.05
 
 
+def _cpu_model() -> str:
+    """This machine's CPU model as ``/proc/cpuinfo`` names it (the key of a policy's ``evaluations_by_cpu``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
 @pytest.mark.parametrize("name, obs_mode, keys", [
     ("depth-teacher", "depth", ("depth", "proprio")),  # PPO fine-tuned from a DAgger student
     ("stereo-student", "stereo_rgb", ("left", "right", "proprio")),  # DAgger from state-teacher (README: Distil)
 ])
 def test_shipped_pixel_policy_reproduces_its_success_rate(name, obs_mode, keys):
     """128 episodes on a seed not used to measure it, within 0.07 of the recorded 8-seed mean, on the policy's
-    own config (64x64 images); an actor-only export of at most 5 MB."""
+    own config (64x64 images); an actor-only export of at most 5 MB. Contacts are chaotic and float results differ
+    between CPU models, so where the 8 seeds were also measured on this machine's CPU model, that mean counts."""
     policy, config = dexgrasp_env.load_pretrained(name)
     assert config.obs_mode == obs_mode and policy.keys == keys
     assert os.path.getsize(os.path.join(POLICY_DIR, f"{name}.pt2")) <= 5 * 10**6
-    recorded = policy.info["evaluation"]
+    recorded = policy.info.get("evaluations_by_cpu", {}).get(_cpu_model(), policy.info["evaluation"])
     assert recorded["episodes"] == 1024 and 17 not in recorded["seeds"]
     result = run_episodes(policy, dataclasses.replace(config, object_assignment="cycle"), 128, seed=17)
     print(f"{name}, seed 17: {result}; recorded {recorded}")

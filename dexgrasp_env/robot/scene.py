@@ -81,6 +81,36 @@ def camera_poses(cfg: EnvConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
+def project_to_camera(cfg: EnvConfig, points, camera: str = "depth") -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates ``(N, 2)`` (column, row; continuous, pixel centres at +0.5) and planar depth ``(N,)``
+    of world ``points`` ``(N, 3)`` in one camera of the nominal rig (before any camera pose randomization).
+
+    Why: what the policy's camera can see is part of the task. A point is in the image when
+    ``0 <= column < width``, ``0 <= row < height`` and its depth is within ``cfg.camera.depth_range``;
+    a narrow field of view that enlarges the object on the table can leave goals above the frame (see
+    ``benchmarks/camera_framing.py``). MuJoCo's ``fovy`` is vertical and its pixels square.
+    """
+    pos, quat = camera_poses(cfg)[camera]
+    mat = np.zeros(9)
+    mujoco.mju_quat2Mat(mat, quat)
+    local = (np.asarray(points, float).reshape(-1, 3) - pos) @ mat.reshape(3, 3)  # camera frame; it looks along -z
+    depth = -local[:, 2]
+    width, height = cfg.camera.width, cfg.camera.height
+    f = 0.5 * height / np.tan(np.radians(cfg.camera.fovy) / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pixels = np.stack([width / 2 + f * local[:, 0] / depth, height / 2 - f * local[:, 1] / depth], axis=1)
+    return pixels, depth
+
+
+def in_camera_view(cfg: EnvConfig, points, camera: str = "depth") -> np.ndarray:
+    """``(N,)`` bool: each world point projects inside the camera's image and its depth range
+    (:func:`project_to_camera`)."""
+    pixels, depth = project_to_camera(cfg, points, camera)
+    near, far = cfg.camera.depth_range
+    return ((pixels[:, 0] >= 0) & (pixels[:, 0] < cfg.camera.width) & (pixels[:, 1] >= 0)
+            & (pixels[:, 1] < cfg.camera.height) & (depth >= near) & (depth <= far))
+
+
 def _add_shape(body: mujoco.MjsBody, shape, *, rgba, group: int = 0) -> None:
     common = dict(contype=ROBOT_BIT, conaffinity=OBJECT_BIT | TABLE_BIT, rgba=rgba, group=group, density=0)
     if isinstance(shape, ka.Capsule):

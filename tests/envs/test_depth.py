@@ -9,7 +9,7 @@ import torch
 
 from dexgrasp_env.config import CameraConfig, RandomizationConfig
 from dexgrasp_env.robot import objects
-from dexgrasp_env.robot.scene import build_spec
+from dexgrasp_env.robot.scene import build_spec, in_camera_view, project_to_camera
 from dexgrasp_env.task import GraspTask
 from tests.conftest import small_config
 
@@ -21,16 +21,6 @@ def task():
     task = GraspTask(cfg, 1, "cpu", autoreset_mode="disabled")
     obs = task.reset(seed=3)
     return task, obs
-
-
-def _project(cam_pos, cam_mat, fovy, width, height, point):
-    """Pixel (column, row) of a world point and its planar depth, for a MuJoCo camera."""
-    local = cam_mat.T @ (point - cam_pos)
-    z = -local[2]
-    f = 0.5 * height / math.tan(math.radians(fovy) / 2)
-    col = width / 2 + f * local[0] / z - 0.5
-    row = height / 2 - f * local[1] / z - 0.5
-    return col, row, z
 
 
 def test_depth_at_object_matches_raycast(task):
@@ -48,10 +38,20 @@ def test_depth_at_object_matches_raycast(task):
     cam = model.camera("depth").id
     cam_pos, cam_mat = data.cam_xpos[cam].copy(), data.cam_xmat[cam].reshape(3, 3).copy()
     centre = data.qpos[23:26].copy()
-    col, row, _ = _project(cam_pos, cam_mat, cfg.camera.fovy, cfg.camera.width, cfg.camera.height, centre)
-    c, r = int(round(col)), int(round(row))
-    # the ray through that pixel's centre, cast on the C model
+    # the package's projection (nominal rig, from the config) lands the object's centre in this pixel
+    (col, row), = project_to_camera(cfg, centre[None])[0]
+    assert in_camera_view(cfg, centre[None])[0]
+    c, r = int(col), int(row)
     f = 0.5 * cfg.camera.height / math.tan(math.radians(cfg.camera.fovy) / 2)
+    # any world point (the goal box's corners, in view or not): the compiled camera's ray through the projected
+    # pixel points at it, and the projected depth is its depth along the compiled camera's axis
+    lo, hi = cfg.goal_low, cfg.goal_high
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    pixels, depths = project_to_camera(cfg, corners)
+    for point, (u, v), d in zip(corners, pixels, depths):
+        ray = cam_mat @ np.array([(u - cfg.camera.width / 2) / f, -(v - cfg.camera.height / 2) / f, -1.0])
+        np.testing.assert_allclose(ray * d, point - cam_pos, atol=1e-6)
+    # the ray through the object's pixel centre, cast on the C model
     local_dir = np.array([(c + 0.5 - cfg.camera.width / 2) / f, -(r + 0.5 - cfg.camera.height / 2) / f, -1.0])
     direction = cam_mat @ (local_dir / np.linalg.norm(local_dir))
     geomid = np.zeros(1, dtype=np.int32)
