@@ -14,21 +14,27 @@ import sys
 import torch
 
 
+def cpu_model() -> str:
+    """This machine's CPU model as ``/proc/cpuinfo`` names it (else what ``platform`` says): the ``cpu`` of
+    :func:`machine` and the key of a shipped policy's ``evaluations_by_cpu``."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            return names[0]
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine(device: str = "cpu") -> dict:
     """A description of this machine and the software versions."""
     import mujoco
     import mujoco_warp
     import warp
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
     info = {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -28,7 +28,7 @@ from _common import emit, load_script, machine  # noqa: E402
 
 from dexgrasp_env.config import CameraConfig, EnvConfig  # noqa: E402
 from dexgrasp_env.evaluation import run_episodes  # noqa: E402
-from dexgrasp_env.robot.scene import TABLE_TOP_Z, in_camera_view, project_to_camera  # noqa: E402
+from dexgrasp_env.robot.scene import TABLE_TOP_Z, focal_length_px, in_camera_view, project_to_camera  # noqa: E402
 
 OBJECT_SIZE = 0.05
 """Width of the object whose pixel footprint is reported (m): the primitives are 4-8 cm across."""
@@ -51,7 +51,6 @@ def framing(cfg: EnvConfig, n: int = 9) -> dict:
     depth camera sees, and the pixel width of a 5 cm object at the spawn region's centre and at the goal box's."""
     spawn = np.concatenate([_grid(cfg.object_spawn_low, cfg.object_spawn_high, n),
                             np.full((n * n, 1), TABLE_TOP_Z + 0.03)], axis=1)
-    f = 0.5 * cfg.camera.height / np.tan(np.radians(cfg.camera.fovy) / 2)
     centres = {"spawn": spawn.mean(0), "goal": 0.5 * (np.array(cfg.goal_low) + np.array(cfg.goal_high))}
     out = {"camera": {"width": cfg.camera.width, "height": cfg.camera.height, "fovy": cfg.camera.fovy,
                       "position": list(cfg.camera.position), "target": list(cfg.camera.target)},
@@ -61,7 +60,7 @@ def framing(cfg: EnvConfig, n: int = 9) -> dict:
         out[f"goal_box_{half}_half_in_view"] = float(in_camera_view(cfg, _grid(lo, hi, n)).mean())
     for name, centre in centres.items():
         depth = project_to_camera(cfg, centre[None])[1][0]
-        out[f"object_px_at_{name}_centre"] = round(float(OBJECT_SIZE * f / depth), 2)
+        out[f"object_px_at_{name}_centre"] = round(float(OBJECT_SIZE * focal_length_px(cfg) / depth), 2)
     return out
 
 
@@ -103,7 +102,7 @@ def main() -> None:
                                     "success_rate_per_seed": [r["success_rate"] for r in runs]}
             print(name, half, row[f"{half}_goals"], flush=True)
         policies[name] = row
-    emit({"benchmark": "camera_framing", "machine": machine(), "command": " ".join(sys.argv),
+    emit({"benchmark": "camera_framing", "machine": machine(),
           "object_size_m": OBJECT_SIZE, "geometry": geometry, "policies": policies,
           "episodes_per_seed": args.episodes, "seeds": args.seeds}, args.out)
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import sys
 
 import pytest
 import torch
@@ -9,6 +10,9 @@ import torch
 import dexgrasp_env
 from dexgrasp_env.evaluation import on_object_set, run_episodes
 from dexgrasp_env.pretrained import POLICY_DIR
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+from _common import cpu_model  # noqa: E402  (the CPU name the benchmarks record)
 
 
 def test_shipped_teacher_is_small_and_plain_data():
@@ -36,15 +40,6 @@ def test_shipped_teacher_reproduces_its_success_rate(name, seed):
     assert abs(result["lifted_rate"] - recorded["lifted_rate"]) <= 0.05
 
 
-def _cpu_model() -> str:
-    """This machine's CPU model as ``/proc/cpuinfo`` names it (the key of a policy's ``evaluations_by_cpu``)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        return ""
-
-
 @pytest.mark.parametrize("name, obs_mode, keys", [
     ("depth-teacher", "depth", ("depth", "proprio")),  # PPO fine-tuned from a DAgger student
     ("stereo-student", "stereo_rgb", ("left", "right", "proprio")),  # DAgger from state-teacher (README: Distil)
@@ -56,7 +51,7 @@ def test_shipped_pixel_policy_reproduces_its_success_rate(name, obs_mode, keys):
     policy, config = dexgrasp_env.load_pretrained(name)
     assert config.obs_mode == obs_mode and policy.keys == keys
     assert os.path.getsize(os.path.join(POLICY_DIR, f"{name}.pt2")) <= 5 * 10**6
-    recorded = policy.info.get("evaluations_by_cpu", {}).get(_cpu_model(), policy.info["evaluation"])
+    recorded = policy.info.get("evaluations_by_cpu", {}).get(cpu_model(), policy.info["evaluation"])
     assert recorded["episodes"] == 1024 and 17 not in recorded["seeds"]
     result = run_episodes(policy, dataclasses.replace(config, object_assignment="cycle"), 128, seed=17)
     print(f"{name}, seed 17: {result}; recorded {recorded}")

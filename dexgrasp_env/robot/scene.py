@@ -81,6 +81,11 @@ def camera_poses(cfg: EnvConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
+def focal_length_px(cfg: EnvConfig) -> float:
+    """The rig's focal length in pixels (MuJoCo's ``fovy`` is vertical and its pixels square)."""
+    return 0.5 * cfg.camera.height / float(np.tan(np.radians(cfg.camera.fovy) / 2))
+
+
 def project_to_camera(cfg: EnvConfig, points, camera: str = "depth") -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates ``(N, 2)`` (column, row; continuous, pixel centres at +0.5) and planar depth ``(N,)``
     of world ``points`` ``(N, 3)`` in one camera of the nominal rig (before any camera pose randomization).
@@ -96,7 +101,7 @@ def project_to_camera(cfg: EnvConfig, points, camera: str = "depth") -> tuple[np
     local = (np.asarray(points, float).reshape(-1, 3) - pos) @ mat.reshape(3, 3)  # camera frame; it looks along -z
     depth = -local[:, 2]
     width, height = cfg.camera.width, cfg.camera.height
-    f = 0.5 * height / np.tan(np.radians(cfg.camera.fovy) / 2)
+    f = focal_length_px(cfg)
     with np.errstate(divide="ignore", invalid="ignore"):
         pixels = np.stack([width / 2 + f * local[:, 0] / depth, height / 2 - f * local[:, 1] / depth], axis=1)
     return pixels, depth
