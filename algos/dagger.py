@@ -130,9 +130,9 @@ class Student(nn.Module):
         self.aux = nn.Linear(self.actor.encoder.out_dim, 3)
 
     def forward(self, obs: dict):
+        """``(action mean, action std, predicted object position)``: the exported actor's head on the same features."""
         z = self.actor.encoder(obs)
-        mean = self.actor.mean(z)
-        return mean, self.actor.log_std.expand_as(mean), self.aux(z)
+        return *self.actor.head(z), self.aux(z)
 
 
 class ReplayBuffer:
@@ -179,10 +179,10 @@ def mixed_minibatch(fresh: dict, replay: ReplayBuffer, size: int, fresh_fraction
     return batch, origin
 
 
-def distillation_loss(mean, log_std, aux, t_mean, t_std, target, args: Args) -> tuple[torch.Tensor, dict]:
+def distillation_loss(mean, std, aux, t_mean, t_std, target, args: Args) -> tuple[torch.Tensor, dict]:
     """Teacher-inverse-variance-weighted L2 on the means, L2 on the log-stds, auxiliary L2."""
     action = (((mean - t_mean) / t_std) ** 2).mean()
-    logstd = ((log_std - t_std.log()) ** 2).mean()
+    logstd = ((std.log() - t_std.log()) ** 2).mean()
     aux_loss = ((aux - target) ** 2).sum(-1).mean()
     total = action + args.logstd_coef * logstd + args.aux_coef * aux_loss
     return total, {"action": action, "logstd": logstd, "aux": aux_loss, "mse": ((mean - t_mean) ** 2).mean()}
@@ -373,8 +373,8 @@ def main(args: Args) -> dict:
         # ---- updates on fresh + resampled pairs -------------------------------------------------------
         for _ in range(args.updates_per_iteration):
             batch, _ = mixed_minibatch(fresh, replay, args.minibatch_size, args.fresh_fraction)
-            mean, log_std, aux = student({k: batch[k] for k in student_keys})
-            loss, parts = distillation_loss(mean, log_std, aux, batch["t_mean"], batch["t_std"], batch["target"], args)
+            mean, std, aux = student({k: batch[k] for k in student_keys})
+            loss, parts = distillation_loss(mean, std, aux, batch["t_mean"], batch["t_std"], batch["target"], args)
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(student.parameters(), args.max_grad_norm)

@@ -42,11 +42,12 @@ def test_shipped_teacher_reproduces_its_success_rate(name, seed):
 
 @pytest.mark.parametrize("name, obs_mode, keys", [
     ("depth-teacher", "depth", ("depth", "proprio")),  # PPO fine-tuned from a DAgger student
+    ("depth-scratch", "depth", ("depth", "proprio")),  # end-to-end PPO from scratch (README: Train (PPO))
     ("stereo-student", "stereo_rgb", ("left", "right", "proprio")),  # DAgger from state-teacher (README: Distil)
 ])
 def test_shipped_pixel_policy_reproduces_its_success_rate(name, obs_mode, keys):
     """128 episodes on a seed not used to measure it, within 0.07 of the recorded 8-seed mean, on the policy's
-    own config (64x64 images); an actor-only export of at most 5 MB. Contacts are chaotic and float results differ
+    own config (its camera); an actor-only export of at most 5 MB. Contacts are chaotic and float results differ
     between CPU models, so where the 8 seeds were also measured on this machine's CPU model, that mean counts."""
     policy, config = dexgrasp_env.load_pretrained(name)
     assert config.obs_mode == obs_mode and policy.keys == keys
