@@ -1,14 +1,18 @@
 """DAgger distillation of a teacher (a PPO checkpoint, or the shipped one) into a student (stereo RGB by default).
 
 The student acts; the teacher labels every step it takes, from the teacher's own view of the same
-world rendered in the same step (the environment's extra observation keys). Online, with a
-replay buffer of recent (student observation, teacher label) pairs that every update mixes with
-the fresh ones (the paper's resampling).
+world rendered in the same step (the environment's extra observation keys, each teacher sensor with the
+configuration it was trained with). Online, with a replay buffer of recent (student observation, teacher
+label) pairs that every update mixes with the fresh ones (the paper's resampling).
 
-    python algos/dagger.py --teacher state-teacher --env-id DexGrasp-Depth-v0 --env.camera.width 64 \
-        --env.camera.height 64 --num-envs 256 --total-timesteps 3000000      # CPU, from the shipped teacher
+Every shipped student's distillation is a named recipe (``RECIPES`` at the end of this file; ``--help`` lists
+them); flags after the name override it:
+
+    python algos/dagger.py stereo-student                  # StereoRGB from the State teacher: 35 min on 2 CPU cores
+    python algos/dagger.py depth-student                   # Depth from state-teacher-v1 (then ppo.py depth-teacher)
+    python algos/dagger.py stereo-from-depth-scratch       # StereoRGB from the end-to-end depth policy's own view
     python algos/dagger.py --teacher runs/<ppo run>/checkpoint.pt --env-id DexGrasp-StereoRGB-v0 \
-        --num-envs 1024 --sim-devices cuda:1 cuda:2 --learner-device cuda:0
+        --num-envs 1024 --sim-devices cuda:1 cuda:2 --learner-device cuda:0      # no recipe: your flags
     python algos/dagger.py --eval-checkpoint runs/<dagger run>/checkpoint.pt
 """
 
@@ -33,9 +37,12 @@ from tqdm import tqdm
 import dexgrasp_env
 from dexgrasp_env import checkpoints
 from dexgrasp_env.actions import action_space
-from dexgrasp_env.config import ENV_IDS, EnvConfig, PoolConfig
+from dexgrasp_env.compatibility import check_task, with_policy_view
+from dexgrasp_env.config import ENV_IDS, CameraConfig, EnvConfig, PoolConfig, RandomizationConfig, SensorsConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import GaussianActor, ObsEncoder, export_policy, load_policy
+from dexgrasp_env.recipes import recipe_cli
+from dexgrasp_env.sensors import sensors_of_keys
 from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, layout_slices, obs_groups, proprio_layout
 
 
@@ -45,7 +52,8 @@ class Args:
     """the name of this experiment (the run folder is runs/<env-id>__<exp-name>__<seed>__<time>)"""
     teacher: str | None = None
     """the teacher: a checkpoint of algos/ppo.py, or the name of a shipped policy (`state-teacher`)"""
-    env_id: Literal["DexGrasp-State-v0", "DexGrasp-Depth-v0", "DexGrasp-StereoRGB-v0"] = "DexGrasp-StereoRGB-v0"
+    env_id: Literal["DexGrasp-State-v0", "DexGrasp-Depth-v0", "DexGrasp-StereoRGB-v0", "DexGrasp-WristDepth-v0"] = (
+        "DexGrasp-StereoRGB-v0")
     """what the student sees"""
     num_envs: int = 64
     """environments across the pool"""
@@ -56,7 +64,8 @@ class Args:
     time_limit_s: float | None = None
     """stop after this much wall-clock time (seconds), with a final checkpoint and evaluation"""
     use_teacher_task: bool = True
-    """take the task (physics, randomization, action mode) from the teacher; --env.camera still sets the images"""
+    """take the task (physics, randomization, action mode) from the teacher; --env.sensors still sets the student's
+    sensors (the teacher's keep their own configuration)"""
     env: EnvConfig = field(default_factory=EnvConfig)
     """the task (with --no-use-teacher-task; its observation mode comes from --env-id)"""
     pool: Annotated[PoolConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=PoolConfig)
@@ -115,6 +124,10 @@ class Args:
     """MP4 path for the evaluation episode (default: next to the checkpoint)"""
     progress: bool = True
     """show a progress bar"""
+    recipe: tyro.conf.Suppress[str | None] = None
+    """the recipe these arguments came from (set by the command line; recorded in checkpoints)"""
+    overrides: tyro.conf.Suppress[tuple[str, ...]] = ()
+    """the flags given after the recipe (recorded in checkpoints)"""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -199,22 +212,27 @@ def load_teacher(name: str, device):
     ckpt = checkpoints.load(name)
     if ckpt.get("kind") != "ppo":
         raise ValueError(f"{name} is not a checkpoint of algos/ppo.py (kind {ckpt.get('kind')!r})")
-    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    cfg = checkpoints.env_config(ckpt["env_config"])
     return load_policy(ckpt["policy_export"], device), tuple(ckpt["policy_keys"]), cfg
 
 
 def task_config(args: Args, teacher_keys, teacher_cfg: EnvConfig) -> EnvConfig:
-    """The student's task: the teacher's (or --env's), the student's observation mode, and as extra keys
-    the teacher's view and the state (the auxiliary target), rendered in the same step."""
-    base = dataclasses.replace(teacher_cfg, camera=args.env.camera) if args.use_teacher_task else args.env
+    """The student's task: the teacher's (or --env's), the student's observation mode and sensors (--env.sensors),
+    and as extra keys the teacher's view and the state (the auxiliary target), rendered in the same step. The
+    teacher's sensors keep the configuration it was trained with (a 32x32, 30-degree depth teacher labels from
+    exactly that view for 64x64 stereo students)."""
+    base = dataclasses.replace(teacher_cfg, sensors=args.env.sensors) if args.use_teacher_task else args.env
     mode = ENV_IDS[args.env_id]
     student_keys = dataclasses.replace(base, obs_mode=mode, extra_obs=()).policy_keys()
+    shared = [s.name for s in sensors_of_keys(student_keys) if s in sensors_of_keys(teacher_keys)
+              and getattr(base.sensors, s.name) != getattr(teacher_cfg.sensors, s.name)]
+    if shared:
+        raise ValueError(f"the student and the teacher both read sensor {shared[0]!r}, with different configurations "
+                         f"(student {getattr(base.sensors, shared[0])}, teacher {getattr(teacher_cfg.sensors, shared[0])}"
+                         f"): one sensor renders one view; give the student the teacher's or another sensor")
     extra = tuple(dict.fromkeys(k for k in (*teacher_keys, "state") if k not in student_keys and k != "proprio"))
-    cfg = dataclasses.replace(base, obs_mode=mode, extra_obs=extra)
-    if "depth" in teacher_keys and (cfg.camera.width, cfg.camera.height) != (teacher_cfg.camera.width,
-                                                                              teacher_cfg.camera.height):
-        raise ValueError(f"the teacher saw {teacher_cfg.camera.width}x{teacher_cfg.camera.height} depth, the task "
-                         f"renders {cfg.camera.width}x{cfg.camera.height}: give --env.camera the teacher's size")
+    cfg = with_policy_view(dataclasses.replace(base, obs_mode=mode, extra_obs=extra), teacher_cfg, teacher_keys)
+    check_task(teacher_cfg, cfg, teacher_keys, who="the teacher")
     return cfg
 
 
@@ -255,7 +273,7 @@ def main(args: Args) -> dict:
 
     if args.eval_checkpoint:
         ckpt = checkpoints.load(args.eval_checkpoint, device)
-        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        cfg = checkpoints.env_config(ckpt["env_config"])
         student = load_policy(ckpt["policy_export"], device)
         act = lambda o: student({k: o[k] for k in ckpt["student_keys"]})[0]  # noqa: E731
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "student.mp4")
@@ -412,5 +430,32 @@ def main(args: Args) -> dict:
     return stats
 
 
+# ------------------------------------------------------------------------------------------------
+# Recipes: the distillation behind every shipped student
+# ------------------------------------------------------------------------------------------------
+COMPARISON_TASK = EnvConfig(
+    episode_length_s=4.0, sensors=SensorsConfig(stereo=CameraConfig(width=64, height=64)),
+    randomization=RandomizationConfig(light_scale=(0.5, 1.5), color_noise=0.15))
+"""The stereo students' task (the teachers' 4 s episodes; 64x64 stereo pair; lights and colours randomised)."""
+STEREO = dict(env_id="DexGrasp-StereoRGB-v0", use_teacher_task=False, num_envs=128, updates_per_iteration=24,
+              minibatch_size=512, bf16=True, total_timesteps=3_000_000, time_limit_s=2100, eval_interval=30,
+              eval_episodes=32)
+"""The stereo students' DAgger settings."""
+RECIPES = {
+    "stereo-student": (
+        "StereoRGB student of the State teacher (state-teacher), 35 min on 2 CPU cores (shipped: stereo-student)",
+        Args(teacher="state-teacher", env=dataclasses.replace(COMPARISON_TASK, object_features="points"),
+             run_dir="runs/stereo-student", **STEREO)),
+    "stereo-from-depth-scratch": (
+        "StereoRGB student of the end-to-end depth policy (depth-scratch), which labels from its own 32x32 view",
+        Args(teacher="depth-scratch", env=COMPARISON_TASK, run_dir="runs/stereo-from-depth-scratch", **STEREO)),
+    "depth-student": (
+        "64x64 Depth student of state-teacher-v1, 45 min on 2 CPU cores (then `ppo.py depth-teacher` fine-tunes it)",
+        Args(teacher="state-teacher-v1", env_id="DexGrasp-Depth-v0", num_envs=128, total_timesteps=3_000_000,
+             time_limit_s=2700, eval_interval=75, eval_episodes=32, run_dir="runs/depth-student",
+             env=EnvConfig(sensors=SensorsConfig(depth=CameraConfig(width=64, height=64))))),
+}
+
+
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    main(recipe_cli(Args, RECIPES, __doc__, "algos/dagger.py"))

@@ -1,35 +1,15 @@
 """PPO for dexterous grasping from state, depth or stereo RGB (CleanRL style, one file).
 
-CPU recipe (the State teacher, ~30 minutes on 2 cores; ``benchmarks/results/teacher_cpu-2core_*.json``):
+Every shipped policy's training is a named recipe (``RECIPES`` at the end of this file); flags after the name
+override it, and ``--help`` lists them:
 
-    python algos/ppo.py --num-envs 512 --env.episode-length-s 4 --gamma 0.99 --init-log-std -0.5 \
-        --total-timesteps 12000000 --time-limit-s 1800 --eval-interval 100 --run-dir runs/state-teacher
-
-Fine-tuning a distilled depth student by RL (the shipped ``depth-teacher``: the critic warms up first, a KL
-penalty holds the actor near the student; without it PPO undid the distillation):
-
-    python algos/ppo.py --env-id DexGrasp-Depth-v0 --init-actor runs/<dagger run>/checkpoint.pt --num-envs 256 \
-        --gamma 0.99 --critic-warmup-updates 20 --learning-rate 5e-5 --max-learning-rate 1e-4 --anchor-coef 1.0 \
-        --ent-coef 0 --separate-grad-clip --time-limit-s 1800 --eval-interval 20
-
-End-to-end Depth PPO from scratch (no teacher: a 32x32 depth camera at a 30 degree field of view aimed at the
-goal box's height so that it sees both the table and the goals, ``benchmarks/camera_framing.py``; the auxiliary
-object-position loss, bf16 image encoders, a wider object-to-goal term, a success bonus; 2 hours on 2 CPU cores,
-``benchmarks/results/depth_scratch_cpu-2core_2026-12-06.json``):
-
-    python algos/ppo.py --env-id DexGrasp-Depth-v0 --env.camera.width 32 --env.camera.height 32 \
-        --env.camera.fovy 30 --env.camera.target 0.6 0 0.18 --num-envs 256 --env.episode-length-s 4 --gamma 0.99 \
-        --init-log-std -0.5 --aux-coef 1.0 --bf16 --max-learning-rate 1e-3 --separate-grad-clip \
-        --env.reward.goal-sharpness 5 --env.reward.success 2.0 --time-limit-s 7200 --eval-interval 50
-
-Disaggregated (the paper's layout: simulator workers + one learner device):
-
-    python algos/ppo.py --env-id DexGrasp-Depth-v0 --num-envs 8192 --sim-devices cuda:1 cuda:2 cuda:3 \
-        --learner-device cuda:0
-
-Data parallel (every rank simulates its own environments and holds a policy replica):
-
-    torchrun --nproc_per_node=4 algos/ppo.py --layout data-parallel --env-id DexGrasp-Depth-v0 --num-envs 1024
+    python algos/ppo.py state-teacher                      # the State teacher: 45 minutes on 2 CPU cores
+    python algos/ppo.py depth-scratch                      # end-to-end Depth PPO from scratch: 2 hours
+    python algos/ppo.py depth-scratch --total-timesteps 50000 --run-dir runs/try   # a quick look
+    python algos/ppo.py depth-teacher                      # PPO fine-tuning of the distilled depth student
+    python algos/ppo.py disaggregated                      # the paper's layout: 3 simulator GPUs + 1 learner
+    torchrun --nproc_per_node=4 algos/ppo.py data-parallel # every rank simulates and learns
+    python algos/ppo.py --env-id DexGrasp-Depth-v0 ...     # no recipe: the defaults and your flags
 
 Evaluate: ``python algos/ppo.py --eval-checkpoint runs/<run>/checkpoint.pt --eval-episodes 128``.
 """
@@ -58,17 +38,23 @@ from tqdm import tqdm
 import dexgrasp_env  # noqa: F401  (registers the ids)
 from dexgrasp_env import checkpoints
 from dexgrasp_env.actions import action_space
-from dexgrasp_env.config import ENV_IDS, REWARD_TERMS, EnvConfig, PoolConfig, RandomizationConfig
+from dexgrasp_env.compatibility import check_task
+from dexgrasp_env.config import (
+    ENV_IDS, REWARD_TERMS, CameraConfig, EnvConfig, PoolConfig, RandomizationConfig, RewardConfig, SensorsConfig,
+)
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy
+from dexgrasp_env.recipes import recipe_cli
 from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, obs_groups
+from dexgrasp_env.vector import serve_worker
 
 
 @dataclass
 class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment (the run folder is runs/<env-id>__<exp-name>__<seed>__<time>)"""
-    env_id: Literal["DexGrasp-State-v0", "DexGrasp-Depth-v0", "DexGrasp-StereoRGB-v0"] = "DexGrasp-State-v0"
+    env_id: Literal["DexGrasp-State-v0", "DexGrasp-Depth-v0", "DexGrasp-StereoRGB-v0", "DexGrasp-WristDepth-v0"] = (
+        "DexGrasp-State-v0")
     """the registered environment: what the policy sees"""
     num_envs: int = 64
     """environments across the whole pool (per rank with --layout data-parallel)"""
@@ -172,6 +158,10 @@ class Args:
     """MP4 path for an evaluation episode (--eval-checkpoint; default: next to the checkpoint)"""
     progress: bool = True
     """show a progress bar"""
+    recipe: tyro.conf.Suppress[str | None] = None
+    """the recipe these arguments came from (set by the command line; recorded in checkpoints)"""
+    overrides: tyro.conf.Suppress[tuple[str, ...]] = ()
+    """the flags given after the recipe (recorded in checkpoints)"""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,7 +241,7 @@ def initial_actor(path: str, env_id: str) -> tuple[dict, EnvConfig]:
     kind = ckpt.get("kind")
     if kind not in ("dagger", "ppo"):
         raise ValueError(f"--init-actor {path} is not a checkpoint of algos/dagger.py or algos/ppo.py (kind {kind!r})")
-    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    cfg = checkpoints.env_config(ckpt["env_config"])
     if cfg.obs_mode != ENV_IDS[env_id]:
         raise ValueError(f"--init-actor {path} acts on obs_mode={cfg.obs_mode!r}, but --env-id {env_id} is "
                          f"{ENV_IDS[env_id]!r}")
@@ -297,6 +287,12 @@ def main(args: Args) -> dict:
         raise ValueError(f"ppo.py needs torch observations and next_step autoreset, got autoreset_mode="
                          f"{args.pool.autoreset_mode!r}, numpy_obs={args.pool.numpy_obs}")
     rank, world = 0, 1
+    if args.pool.launch == "torchrun" and args.layout == "disaggregated":  # across machines: ranks > 0 simulate
+        dist.init_process_group("gloo")
+        if dist.get_rank() > 0:
+            serve_worker()
+            dist.destroy_process_group()
+            return {}
     if args.layout == "data-parallel":
         cuda = args.pool.learner_device.startswith("cuda")
         dist.init_process_group("nccl" if cuda else "gloo")
@@ -313,10 +309,12 @@ def main(args: Args) -> dict:
         actor_state, task = initial_actor(args.init_actor, args.env_id)
         args = dataclasses.replace(args, env=dataclasses.replace(task, extra_obs=()))
     env_cfg = env_config(args)
+    if args.init_actor:
+        check_task(task, env_cfg, obs_groups(env_cfg)["policy"], who=f"--init-actor {args.init_actor}")
 
     if args.eval_checkpoint:
         ckpt = checkpoints.load(args.eval_checkpoint, device)
-        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        cfg = checkpoints.env_config(ckpt["env_config"])
         policy = load_policy(ckpt["policy_export"], device)
         result = evaluate(policy, cfg, args, device)
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "eval.mp4")
@@ -600,5 +598,52 @@ def main(args: Args) -> dict:
     return stats
 
 
+# ------------------------------------------------------------------------------------------------
+# Recipes: the training behind every shipped policy, and the paper's layouts
+# ------------------------------------------------------------------------------------------------
+CPU_TEACHER = dict(episode_length_s=4.0)
+"""The CPU task of the State teachers and everything distilled from them: 4 s episodes (the paper's are 10 s)."""
+RECIPES = {
+    "state-teacher": (
+        "State teacher on procedural shapes, 45 min on 2 CPU cores (shipped: state-teacher, procedural-teacher)",
+        Args(num_envs=512, env=EnvConfig(object_set="procedural", **CPU_TEACHER), gamma=0.99, init_log_std=-0.5,
+             total_timesteps=20_000_000, time_limit_s=2700, eval_interval=100, checkpoint_interval=100,
+             run_dir="runs/procedural-teacher")),
+    "state-teacher-v1": (
+        "State teacher on the primitives, 30 min on 2 CPU cores (shipped: state-teacher-v1)",
+        Args(num_envs=512, env=EnvConfig(**CPU_TEACHER), gamma=0.99, init_log_std=-0.5,
+             total_timesteps=12_000_000, time_limit_s=1800, eval_interval=100, run_dir="runs/state-teacher")),
+    "depth-scratch": (
+        "end-to-end Depth PPO from scratch: 32x32, 30 deg camera aimed at the goal box, 2 h on 2 CPU cores "
+        "(shipped: depth-scratch)",
+        Args(env_id="DexGrasp-Depth-v0", num_envs=256, gamma=0.99, init_log_std=-0.5, aux_coef=1.0, bf16=True,
+             max_learning_rate=1e-3, separate_grad_clip=True, total_timesteps=40_000_000, time_limit_s=7200,
+             eval_interval=50, eval_episodes=64, checkpoint_interval=25, run_dir="runs/depth-scratch",
+             env=EnvConfig(sensors=SensorsConfig(depth=CameraConfig(width=32, height=32, fovy=30.0,
+                                                                    target=(0.6, 0.0, 0.18))),
+                           reward=RewardConfig(goal_sharpness=5.0, success=2.0), **CPU_TEACHER))),
+    "depth-teacher": (
+        "PPO fine-tuning (KL-anchored) of the DAgger depth student `dagger.py depth-student`, 30 min on 2 CPU "
+        "cores (shipped: depth-teacher)",
+        Args(env_id="DexGrasp-Depth-v0", init_actor="runs/depth-student/checkpoint.pt", num_envs=256, gamma=0.99,
+             critic_warmup_updates=20, learning_rate=5e-5, max_learning_rate=1e-4, anchor_coef=1.0, ent_coef=0.0,
+             separate_grad_clip=True, total_timesteps=5_000_000, time_limit_s=1800, eval_interval=20,
+             checkpoint_interval=20, run_dir="runs/depth-teacher")),
+    "disaggregated": (
+        "the paper's layout on a 4-GPU node: 8,192 Depth envs at 160x120 on 3 simulator GPUs, one learner GPU",
+        Args(env_id="DexGrasp-Depth-v0", num_envs=8192, bf16=True, run_dir="runs/disaggregated",
+             pool=PoolConfig(sim_devices=("cuda:1", "cuda:2", "cuda:3"), learner_device="cuda:0"))),
+    "data-parallel": (
+        "the paper's baseline (torchrun --nproc_per_node=4): every GPU simulates 1,024 Depth envs and learns",
+        Args(env_id="DexGrasp-Depth-v0", layout="data-parallel", num_envs=1024, bf16=True,
+             run_dir="runs/data-parallel", pool=PoolConfig(learner_device="cuda"))),
+    "multi-node": (
+        "disaggregated across machines under torchrun (--nnodes N --rdzv-backend c10d): rank 0 learns, every other "
+        "rank serves a simulator worker (CPU; --sim-devices gives one device per worker rank)",
+        Args(env_id="DexGrasp-Depth-v0", num_envs=1024, bf16=True, run_dir="runs/multi-node",
+             pool=PoolConfig(launch="torchrun"))),
+}
+
+
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    main(recipe_cli(Args, RECIPES, __doc__, "algos/ppo.py"))

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, load_script, machine  # noqa: E402
 
-from dexgrasp_env.config import CameraConfig, EnvConfig  # noqa: E402
+from dexgrasp_env.config import CameraConfig, EnvConfig, SensorsConfig  # noqa: E402
 from dexgrasp_env.evaluation import run_episodes  # noqa: E402
 from dexgrasp_env.robot.scene import TABLE_TOP_Z, focal_length_px, in_camera_view, project_to_camera  # noqa: E402
 
@@ -52,8 +52,9 @@ def framing(cfg: EnvConfig, n: int = 9) -> dict:
     spawn = np.concatenate([_grid(cfg.object_spawn_low, cfg.object_spawn_high, n),
                             np.full((n * n, 1), TABLE_TOP_Z + 0.03)], axis=1)
     centres = {"spawn": spawn.mean(0), "goal": 0.5 * (np.array(cfg.goal_low) + np.array(cfg.goal_high))}
-    out = {"camera": {"width": cfg.camera.width, "height": cfg.camera.height, "fovy": cfg.camera.fovy,
-                      "position": list(cfg.camera.position), "target": list(cfg.camera.target)},
+    cam = cfg.sensors.depth
+    out = {"camera": {"width": cam.width, "height": cam.height, "fovy": cam.fovy,
+                      "position": list(cam.position), "target": list(cam.target)},
            "goal_box_in_view": float(in_camera_view(cfg, _grid(cfg.goal_low, cfg.goal_high, n)).mean()),
            "spawn_region_in_view": float(in_camera_view(cfg, spawn).mean())}
     for half, (lo, hi) in goal_halves(cfg).items():
@@ -79,8 +80,8 @@ def main() -> None:
     args = parser.parse_args()
 
     x, y, _ = CameraConfig().target
-    geometry = [framing(dataclasses.replace(EnvConfig(), camera=CameraConfig(width=s, height=s, fovy=fovy,
-                                                                             target=(x, y, z))))
+    geometry = [framing(EnvConfig(sensors=SensorsConfig.static(CameraConfig(width=s, height=s, fovy=fovy,
+                                                                            target=(x, y, z)))))
                 for s in args.sizes for fovy in args.fovys for z in args.target_heights]
     for row in geometry:
         print(row, flush=True)

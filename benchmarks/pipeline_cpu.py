@@ -24,7 +24,7 @@ from _common import distil_or_reuse, emit, load_script, machine  # noqa: E402
 from plot_curves import plot_students  # noqa: E402
 
 from dexgrasp_env import checkpoints  # noqa: E402
-from dexgrasp_env.config import CameraConfig, EnvConfig  # noqa: E402
+from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig  # noqa: E402
 from dexgrasp_env.evaluation import run_episodes  # noqa: E402
 from dexgrasp_env.models import load_policy  # noqa: E402
 
@@ -69,13 +69,13 @@ def main() -> None:
         run_dir = os.path.join(args.runs, f"student_{name}")
         summary = os.path.join(run_dir, "summary.json")
         stats = distil_or_reuse(run_dir, args.reuse, lambda e=env_id, d=run_dir: dagger.main(dagger.Args(
-            teacher=args.teacher, env_id=e, env=EnvConfig(camera=camera), num_envs=args.num_envs,
+            teacher=args.teacher, env_id=e, env=EnvConfig(sensors=SensorsConfig.static(camera)), num_envs=args.num_envs,
             total_timesteps=args.student_steps, time_limit_s=args.time_limit_s, seed=args.seed, run_dir=d,
             eval_interval=args.eval_interval, eval_episodes=args.curve_episodes, progress=False)))
         curves[name] = stats["curve"]
         # the final comparison: the student's exported policy on the same 128 episodes as the teacher
         ckpt = checkpoints.load(os.path.join(run_dir, "checkpoint.pt"))
-        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        cfg = checkpoints.env_config(ckpt["env_config"])
         student, keys = load_policy(ckpt["policy_export"]), tuple(ckpt["student_keys"])
         result = run_episodes(lambda o: student({k: o[k] for k in keys})[0],
                               dataclasses.replace(cfg, object_assignment="cycle", extra_obs=()), args.eval_episodes,

@@ -44,7 +44,7 @@ def compact_export(path: str, ckpt: dict) -> bytes:
     ppo = load_script("ppo")
     env_id = next(k for k, v in ENV_IDS.items() if v == ckpt["env_config"]["obs_mode"])
     actor_state, _ = ppo.initial_actor(path, env_id)
-    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    cfg = checkpoints.env_config(ckpt["env_config"])
     spaces = key_spaces(cfg)
     actor = ppo.make_agent(ppo.Args(env_id=env_id), cfg, spaces, "cpu", actor_state).actor
     keys = tuple(ckpt["policy_keys"])
@@ -76,7 +76,7 @@ def main() -> None:
                              "policy never saw), 'ycb', 'primitives' or a folder; recorded per set and per object")
     args = parser.parse_args()
     ckpt = checkpoints.load(args.checkpoint)
-    trained = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    trained = checkpoints.env_config(ckpt["env_config"])
     if ckpt.get("kind") == "dagger":  # exported compactly already; its task carries the teacher's keys as extras
         program, keys = ckpt["policy_export"], tuple(ckpt["student_keys"])
         cfg = dataclasses.replace(trained, extra_obs=())

@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import distil_or_reuse, emit, load_script, machine
 
 from dexgrasp_env import checkpoints
+from dexgrasp_env.compatibility import with_policy_view
 from dexgrasp_env.config import CameraConfig, EnvConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import load_policy
@@ -50,7 +51,8 @@ PROBE_LEVELS = {"none": (0.0, 0.0), "1 cm, 1 deg": (0.01, 1.0), "3 cm, 3 deg": (
 
 
 def comparison_task(teachers: dict[str, EnvConfig], size: int, camera_noise: bool) -> EnvConfig:
-    """The task both arms distil on: the teachers' common task, appearance randomization on, ``size`` images.
+    """The task both arms distil on: the teachers' common task, appearance randomization on, ``size`` stereo images
+    (each teacher labels through its own sensors: ``dagger.task_config``).
 
     The teachers must share everything an action means (action mode, rates, episode length, robot); a
     state teacher trained with wider physics ranges (ADR) is distilled on the same default ranges as the
@@ -59,14 +61,13 @@ def comparison_task(teachers: dict[str, EnvConfig], size: int, camera_noise: boo
     base = EnvConfig(episode_length_s=next(iter(teachers.values())).episode_length_s)
     for name, cfg in teachers.items():
         for field in ("action_mode", "action_scale", "palm", "physics_dt", "decimation", "episode_length_s", "robot",
-                      "reward", "success_threshold", "lift_height"):
+                      "success_threshold", "lift_height"):
             if getattr(cfg, field) != getattr(base, field):
                 raise ValueError(f"teacher {name!r} was trained with {field}={getattr(cfg, field)!r}, the comparison "
                                  f"task has {getattr(base, field)!r}: both arms must act in the same task")
-        if cfg.obs_mode == "depth" and (cfg.camera.width, cfg.camera.height) != (size, size):
-            raise ValueError(f"teacher {name!r} reads {cfg.camera.width}x{cfg.camera.height} depth; --size is {size}")
     appearance = APPEARANCE | (CAMERA_NOISE if camera_noise else {})
-    return dataclasses.replace(base, obs_mode="stereo_rgb", camera=CameraConfig(width=size, height=size),
+    return dataclasses.replace(base, obs_mode="stereo_rgb",
+                               sensors=dataclasses.replace(base.sensors, stereo=CameraConfig(width=size, height=size)),
                                randomization=dataclasses.replace(base.randomization, **appearance))
 
 
@@ -177,7 +178,7 @@ def main() -> None:
     teacher_rows = {}
     for arm, (program, keys, cfg) in teachers.items():
         act = lambda o, p=program, k=keys: p({x: o[x] for x in k})[0]
-        own_view = dataclasses.replace(eval_task, obs_mode=cfg.obs_mode)
+        own_view = with_policy_view(dataclasses.replace(eval_task, obs_mode=cfg.obs_mode), cfg, keys)
         r = run_episodes(act, own_view, args.eval_episodes, EVAL_SEED)
         teacher_rows[arm] = {k: r[k] for k in ("success_rate", "lifted_rate", "success_by_shape")}
         if args.probe_episodes:

@@ -20,15 +20,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, load_script, machine  # noqa: E402
 
-from dexgrasp_env.config import CameraConfig, EnvConfig, PoolConfig, RewardConfig  # noqa: E402
+from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig, PoolConfig, RewardConfig  # noqa: E402
 
 PRESETS = {
     # the reaching part of the task (lift and goal terms off) at 48x48, so that CPU minutes show learning
-    "cpu": dict(env=EnvConfig(episode_length_s=1.5, camera=CameraConfig(width=48, height=48),
+    "cpu": dict(env=EnvConfig(episode_length_s=1.5, sensors=SensorsConfig.static(CameraConfig(width=48, height=48)),
                               reward=RewardConfig(lift=0.0, object_to_goal=0.0)),
                 teacher_envs=64, teacher_steps=100_000, student_envs=32, student_steps=60_000, eval_episodes=32,
                 ppo=dict(init_log_std=-1.0, gamma=0.99)),
-    "gpu": dict(env=EnvConfig(camera=CameraConfig(width=160, height=120)), teacher_envs=4096,
+    "gpu": dict(env=EnvConfig(sensors=SensorsConfig.static(CameraConfig(width=160, height=120))), teacher_envs=4096,
                 teacher_steps=300_000_000, student_envs=1024, student_steps=50_000_000, eval_episodes=256,
                 ppo=dict(num_minibatches=32)),
 }

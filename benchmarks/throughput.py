@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, load_script, machine, peak_rss_mb  # noqa: E402
 
-from dexgrasp_env.config import ENV_IDS, CameraConfig, make_env_config  # noqa: E402
+from dexgrasp_env.config import ENV_IDS, CameraConfig, SensorsConfig, make_env_config  # noqa: E402
 from dexgrasp_env.task import GraspTask  # noqa: E402
 
 
@@ -116,7 +116,7 @@ def measure_ppo(env_id: str, num_envs: int, width: int, height: int, updates: in
     base = ppo.Args(env_id=env_id, num_envs=num_envs, progress=False, eval_episodes=1,
                     checkpoint_interval=10**9, run_dir=os.path.join("/tmp", f"dexgrasp-ppo-throughput-{os.getpid()}"))
     base = dataclasses.replace(base, env=dataclasses.replace(
-        base.env, camera=dataclasses.replace(base.env.camera, width=width, height=height)))
+        base.env, sensors=SensorsConfig.static(dataclasses.replace(base.env.sensors.depth, width=width, height=height))))
     runs: dict = {v: [] for v in variants}
     for _ in range(rounds):
         for v in variants:

@@ -69,6 +69,21 @@ def from_plain(cls, data: dict):
     return cls(**{k: _rebuild(hints[k], v) for k, v in data.items()})
 
 
+def env_config(data: dict):
+    """An :class:`~dexgrasp_env.config.EnvConfig` from its plain data (a checkpoint's or a shipped policy's).
+
+    Reads the layout of every version: before 2026-12-07 one ``camera`` rig served both the depth camera
+    and the stereo pair; it becomes both sensors' configuration (``sensors.depth`` and ``sensors.stereo``).
+    """
+    from dexgrasp_env.config import EnvConfig
+
+    data = dict(data)
+    if "camera" in data:
+        rig = data.pop("camera")
+        data["sensors"] = {**data.get("sensors", {}), "depth": rig, "stereo": rig}
+    return from_plain(EnvConfig, data)
+
+
 def rng_state() -> dict:
     """Every random-number state of this process (torch CPU and CUDA, numpy, Python) as plain data."""
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),

@@ -1,23 +1,28 @@
 """Configuration of the grasp-and-lift task, its cameras, randomization and the simulator pool.
 
 Every config is a frozen dataclass. Build one with a factory (:func:`make_env_config`) and
-change it with :func:`dataclasses.replace`; the training scripts nest the same dataclasses in
+change it with :func:`replace` (``dataclasses.replace`` that also takes plain data for nested configs);
+the training scripts nest the same dataclasses in
 their command-line arguments, so no setting is defined twice.
 
 Example:
-    >>> import dataclasses
-    >>> from dexgrasp_env.config import make_env_config
+    >>> from dexgrasp_env.config import make_env_config, replace
     >>> cfg = make_env_config("depth")
-    >>> cfg = dataclasses.replace(cfg, camera=dataclasses.replace(cfg.camera, width=64, height=48))
+    >>> cfg = replace(cfg, sensors=dict(depth=dict(width=64, height=48)))   # plain data for nested configs
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-ObsMode = Literal["state", "depth", "stereo_rgb"]
-ExtraKey = Literal["state", "depth", "left", "right"]
+from dexgrasp_env.sensors import (
+    IMAGE_KEYS, OBS_MODE_SENSORS, SENSOR_BY_NAME, STATIC_SENSORS, CameraConfig, SensorsConfig, sensors_of_keys,
+)
+
+ObsMode = Literal["state", "depth", "stereo_rgb", "wrist_depth"]
+ExtraKey = Literal["state", "depth", "left", "right", "wrist_depth"]
 AutoresetMode = Literal["next_step", "same_step", "disabled"]
 Backend = Literal["auto", "mujoco", "warp"]
 ActionMode = Literal["palm_synergy", "joint"]
@@ -25,8 +30,8 @@ ObjectFeatures = Literal["auto", "shape", "points"]
 Decomposition = Literal["auto", "hull", "coacd"]
 Range = tuple[float, float]
 
-OBS_MODES: tuple[str, ...] = ("state", "depth", "stereo_rgb")
-EXTRA_KEYS: tuple[str, ...] = ("state", "depth", "left", "right")
+OBS_MODES: tuple[str, ...] = tuple(OBS_MODE_SENSORS)
+EXTRA_KEYS: tuple[str, ...] = ("state",) + IMAGE_KEYS
 AUTORESET_MODES: tuple[str, ...] = ("next_step", "same_step", "disabled")
 BACKEND_CHOICES: tuple[str, ...] = ("auto", "mujoco", "warp")
 ACTION_MODES: tuple[str, ...] = ("palm_synergy", "joint")
@@ -34,26 +39,6 @@ OBJECT_SETS: tuple[str, ...] = ("primitives", "procedural", "ycb")
 """Named object sets; any other ``object_set`` value is a folder of the user's ``.obj``/``.stl`` files."""
 OBJECT_FEATURES: tuple[str, ...] = ("auto", "shape", "points")
 DECOMPOSITIONS: tuple[str, ...] = ("auto", "hull", "coacd")
-
-
-@dataclass(frozen=True)
-class CameraConfig:
-    """The static camera rig: one depth camera and a stereo RGB pair looking at the workspace."""
-
-    width: int = 160
-    """Image width in pixels (the paper uses 160x120 and 320x240)."""
-    height: int = 120
-    """Image height in pixels."""
-    fovy: float = 50.0
-    """Vertical field of view in degrees."""
-    position: tuple[float, float, float] = (1.30, -0.45, 0.60)
-    """Position of the depth camera (and the middle of the stereo pair) in the world frame (m)."""
-    target: tuple[float, float, float] = (0.60, 0.0, 0.05)
-    """World point the rig looks at (m)."""
-    stereo_baseline: float = 0.06
-    """Distance between the two RGB cameras along the camera's horizontal axis (m)."""
-    depth_range: Range = (0.3, 1.6)
-    """Depth is clipped to this range (m); pixels that see nothing read the far end."""
 
 
 @dataclass(frozen=True)
@@ -141,9 +126,10 @@ class RandomizationConfig:
     actuator_gain_scale: Range | None = None
     """Scale of every joint servo's stiffness (and damping alongside), e.g. (0.5, 2.0)."""
     camera_position_noise: float | None = None
-    """Per-axis uniform offset of every camera (m), e.g. 0.03."""
+    """Per-axis uniform offset of every sensor (m), e.g. 0.03; in the frame of its mount (a wrist camera's in the
+    palm's). One draw per world moves every sensor; a stereo pair moves as one rigid body."""
     camera_rotation_noise_deg: float | None = None
-    """Per-axis uniform rotation of every camera (degrees), e.g. 3.0."""
+    """Per-axis uniform rotation of every sensor about its own centre (degrees), e.g. 3.0."""
     depth_noise_std: float | None = None
     """Gaussian noise on depth pixels that hit something (m), e.g. 0.005; misses stay at the far end."""
     depth_dropout: float | None = None
@@ -265,11 +251,12 @@ class EnvConfig:
     """The whole task: observation mode, physics rates, workspace, rewards, randomization."""
 
     obs_mode: ObsMode = "state"
-    """Policy observation: ``state`` (privileged vector), ``depth`` or ``stereo_rgb``. Set by the registered
-    id: ``gym.make(id)``, and ``--env-id`` in the scripts, which replaces a value given here."""
+    """Policy observation: ``state`` (privileged vector), ``depth``, ``stereo_rgb`` or ``wrist_depth`` (its
+    sensors: :data:`dexgrasp_env.sensors.OBS_MODE_SENSORS`). Set by the registered id: ``gym.make(id)``, and ``--env-id`` in the scripts, which replaces a value given here."""
     extra_obs: tuple[ExtraKey, ...] = ()
     """Further keys rendered from the same world in the same step, e.g. ``("state",)`` for an
-    asymmetric critic or a teacher, ``("depth",)`` for a depth teacher of a stereo student."""
+    asymmetric critic or a teacher, ``("depth",)`` for a depth teacher of a stereo student (rendered by its
+    own sensor's configuration, ``sensors.depth``)."""
     physics_dt: float = 1.0 / 120.0
     """Physics time step (s)."""
     decimation: int = 2
@@ -327,8 +314,9 @@ class EnvConfig:
     """How the privileged state describes the object: ``shape`` (kind one-hot and size: primitives only) or
     ``points`` (64 surface points in the world frame, any shape); ``auto``: ``shape`` for primitives, else
     ``points``."""
-    camera: CameraConfig = field(default_factory=CameraConfig)
-    """The camera rig and image size."""
+    sensors: SensorsConfig = field(default_factory=SensorsConfig)
+    """Every sensor's camera: mount, pose, field of view, size, depth range (:mod:`dexgrasp_env.sensors`).
+    Only the sensors of the observed keys are rendered, each with its own configuration."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Reward scales and shapes."""
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
@@ -380,8 +368,6 @@ class EnvConfig:
             raise ValueError(f"mesh_scale={self.mesh_scale!r} and mesh_density={self.mesh_density!r} must be > 0")
         if self.decimation < 1:
             raise ValueError(f"decimation={self.decimation} must be >= 1")
-        if self.camera.width < 8 or self.camera.height < 8:
-            raise ValueError(f"camera resolution {self.camera.width}x{self.camera.height} is below 8x8")
 
     @property
     def features(self) -> str:
@@ -399,10 +385,12 @@ class EnvConfig:
         return int(round(self.episode_length_s / self.control_dt))
 
     def policy_keys(self) -> tuple[str, ...]:
-        """The keys of the observation mode itself (what the environment's policy sees)."""
-        return {"state": ("state",), "depth": ("depth", "proprio"), "stereo_rgb": ("left", "right", "proprio")}[
-            self.obs_mode
-        ]
+        """The keys of the observation mode itself (what the environment's policy sees): its sensors' keys
+        and ``proprio``, or the privileged ``state``."""
+        sensors = OBS_MODE_SENSORS[self.obs_mode]
+        if not sensors:
+            return ("state",)
+        return tuple(k for name in sensors for k in SENSOR_BY_NAME[name].keys) + ("proprio",)
 
     def obs_keys(self) -> tuple[str, ...]:
         """The observation keys in order: the policy's own, then the extras."""
@@ -410,15 +398,16 @@ class EnvConfig:
         return base + tuple(k for k in self.extra_obs if k not in base)
 
     def cameras_needed(self) -> tuple[str, ...]:
-        """Which cameras must be rendered each step for the requested keys."""
+        """Which cameras must be rendered each step for the requested keys (each an image key)."""
         keys = self.obs_keys()
-        return tuple(c for c in ("depth", "left", "right") if c in keys)
+        return tuple(c for c in IMAGE_KEYS if c in keys)
 
 
 ENV_IDS: dict[str, ObsMode] = {
     "DexGrasp-State-v0": "state",
     "DexGrasp-Depth-v0": "depth",
     "DexGrasp-StereoRGB-v0": "stereo_rgb",
+    "DexGrasp-WristDepth-v0": "wrist_depth",
 }
 
 
@@ -427,18 +416,51 @@ def env_id_of(config: EnvConfig) -> str:
     return next(env_id for env_id, mode in ENV_IDS.items() if mode == config.obs_mode)
 
 
-def make_env_config(obs_mode: ObsMode | str = "state", **overrides) -> EnvConfig:
+def replace(obj, **overrides):
+    """``dataclasses.replace`` that also takes plain data: a dict given for a nested config changes only the
+    fields it names (``sensors=dict(depth=dict(width=64))`` keeps every other sensor and field).
+
+    Raises:
+        ValueError: A name that is not a field, with the fields there are.
+    """
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"{type(obj).__name__} has no field {unknown[0]!r}; expected one of {sorted(names)}")
+    out = {}
+    for key, value in overrides.items():
+        current = getattr(obj, key)
+        if isinstance(value, dict) and dataclasses.is_dataclass(current):
+            value = replace(current, **value)
+        out[key] = value
+    return dataclasses.replace(obj, **out)
+
+
+def make_env_config(obs_mode: ObsMode | str = "state", camera: CameraConfig | dict | None = None,
+                    **overrides) -> EnvConfig:
     """Factory for :class:`EnvConfig`.
 
     Args:
-        obs_mode: ``"state"``, ``"depth"`` or ``"stereo_rgb"``, or a registered env id.
-        **overrides: any :class:`EnvConfig` field.
+        obs_mode: ``"state"``, ``"depth"``, ``"stereo_rgb"`` or ``"wrist_depth"``, or a registered env id.
+        camera: A shorthand: changes of every sensor the environment renders (the observation mode's and those
+            of ``extra_obs``), as a :class:`CameraConfig` or plain data
+            (``gym.make("DexGrasp-Depth-v0", camera=dict(width=64, height=64))``); where it renders none, of the
+            static sensors (``depth``, ``stereo``). To give sensors different views (a teacher's camera beside a
+            student's), set ``sensors=dict(depth=..., stereo=...)`` instead.
+        **overrides: any :class:`EnvConfig` field; nested configs may be given as dicts (see :func:`replace`).
 
     Returns:
         The config.
     """
     obs_mode = ENV_IDS.get(obs_mode, obs_mode)
-    return EnvConfig(obs_mode=obs_mode, **overrides)
+    if obs_mode not in OBS_MODES:
+        raise ValueError(f"obs_mode={obs_mode!r} is unknown; expected one of {OBS_MODES} or an id of {tuple(ENV_IDS)}")
+    cfg = replace(EnvConfig(obs_mode=obs_mode), **overrides)
+    if camera is not None:
+        names = tuple(s.name for s in sensors_of_keys(cfg.obs_keys())) or STATIC_SENSORS
+        change = camera if isinstance(camera, dict) else dataclasses.asdict(camera)
+        cfg = replace(cfg, sensors={name: change for name in names})
+    return cfg
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
         ``success_by_shape`` (object name -> success rate of its episodes: where a policy fails); and
         with ``video`` also ``video`` (the path) and ``frames`` (its frame count).
     """
+    if hasattr(policy, "check_task"):  # a shipped policy: refuse a task that is not the one it learned
+        policy.check_task(config)
     filming = video is not None or frames is not None
     env = gym.make_vec(env_id_of(config), num_envs=episodes, config=config, learner_device=str(device),
                        autoreset_mode="disabled", render_mode="rgb_array" if filming else None,
@@ -67,8 +69,7 @@ def run_episodes(policy: Callable[[dict], torch.Tensor], config: EnvConfig, epis
     while not finished.all():
         obs = obs if isinstance(obs, dict) else {"state": obs}
         if filming and not finished[0]:
-            film.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()},
-                                        config.camera.depth_range[1]))
+            film.append(compose_frame(env.render()[0], {k: v[0] for k, v in obs.items()}, config.sensors))
         with torch.no_grad():
             action = policy(obs)
         obs, _, _, _, info = env.step(action.clamp(-1.0, 1.0))

@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from dexgrasp_env.sensors import RGB_KEYS, STEREO_KEYS
+
 
 class RunningMeanStd(nn.Module):
     """Running mean and variance (a module, so they travel with the state dict).
@@ -136,7 +138,7 @@ class StereoEncoder(nn.Module):
         return self.proj(self.fuse(torch.cat([fl, fr], 1)))
 
 
-IMAGE_SCALES = {"left": 1 / 255, "right": 1 / 255}
+IMAGE_SCALES = {k: 1 / 255 for k in RGB_KEYS}
 """Pixel scale of the colour keys (depth is normalised per pixel instead: :data:`DEPTH_STD_FLOOR`)."""
 
 DEPTH_STD_FLOOR = 0.02
@@ -177,13 +179,13 @@ class ObsEncoder(nn.Module):
         self.keys = tuple(keys)
         self.norms, self.images = nn.ModuleDict(), nn.ModuleDict()
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.stereo = StereoEncoder(spaces["left"].shape, memory_format=fmt) if {"left", "right"} <= set(
+        self.stereo = StereoEncoder(spaces[STEREO_KEYS[0]].shape, memory_format=fmt) if set(STEREO_KEYS) <= set(
             self.keys) else None
         width = 256 if self.stereo is not None else 0
         for k in self.keys:
             shape = spaces[k].shape
             if len(shape) == 3:
-                if self.stereo is None or k not in ("left", "right"):
+                if self.stereo is None or k not in STEREO_KEYS:
                     self.images[k] = ImageEncoder(shape, scale=IMAGE_SCALES.get(k, 1.0), memory_format=fmt)
                     width += 256
                 if k not in IMAGE_SCALES:  # depth (float metres): per-pixel running normalisation
@@ -223,7 +225,7 @@ class ObsEncoder(nn.Module):
             return encoder(*x).float()
 
     def forward(self, obs: dict) -> torch.Tensor:
-        parts = [self._image(self.stereo, obs["left"], obs["right"])] if self.stereo is not None else []
+        parts = [self._image(self.stereo, *(obs[k] for k in STEREO_KEYS))] if self.stereo is not None else []
         parts += [self._input(obs, k) for k in self.keys if k in self.images or k in self.norms]
         return self.trunk(torch.cat(parts, dim=-1))
 

@@ -30,9 +30,27 @@ class PretrainedPolicy:
     """
 
     def __init__(self, program: torch.nn.Module, keys: tuple[str, ...], info: dict,
-                 shapes: dict[str, tuple[int, ...]] | None = None) -> None:
+                 shapes: dict[str, tuple[int, ...]] | None = None, config=None) -> None:
         self.program, self.keys, self.info = program, keys, info
         self.shapes = shapes or {}
+        self.config = config
+        """The ``EnvConfig`` it was trained with (what :meth:`check_task` compares against)."""
+
+    def check_task(self, env) -> None:
+        """Refuse an environment whose sensors, actions, control rate, object features or observation layout
+        differ from the policy's training task (:mod:`dexgrasp_env.compatibility`); call it in your own loop.
+
+        Args:
+            env: An ``EnvConfig``, or an environment (single or vector) that carries one.
+
+        Raises:
+            ValueError: Naming each differing field with both values.
+        """
+        from dexgrasp_env.compatibility import check_task
+
+        cfg = getattr(getattr(env, "unwrapped", env), "cfg", env)
+        if self.config is not None:
+            check_task(self.config, cfg, self.keys, who=f"policy {self.info.get('name')!r}")
 
     def check(self, obs: dict) -> None:
         """Refuse observations whose per-environment shape is not the one the policy was trained on.
@@ -68,8 +86,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
     Raises:
         ValueError: No shipped policy has that name.
     """
-    from dexgrasp_env.checkpoints import from_plain
-    from dexgrasp_env.config import EnvConfig
+    from dexgrasp_env.checkpoints import env_config
     from dexgrasp_env.models import load_policy
     from dexgrasp_env.spaces import key_spaces
 
@@ -80,7 +97,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
         meta = json.load(f)
     with open(os.path.join(POLICY_DIR, f"{name}.pt2"), "rb") as f:
         program = load_policy(f.read(), device)
-    config = from_plain(EnvConfig, meta.pop("env_config"))
+    config = env_config(meta.pop("env_config"))
     keys = tuple(meta["policy_keys"])
     spaces = key_spaces(config)
-    return PretrainedPolicy(program, keys, meta, {k: spaces[k].shape for k in keys if k in spaces}), config
+    return PretrainedPolicy(program, keys, meta, {k: spaces[k].shape for k in keys if k in spaces}, config), config

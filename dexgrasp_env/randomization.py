@@ -25,6 +25,7 @@ from dexgrasp_env.robot import objects
 from dexgrasp_env.robot.object_sets import SURFACE_POINTS
 from dexgrasp_env.robot.scene import SLOT_FIELDS, mesh_slot_table
 from dexgrasp_env.rotations import quat_from_rotvec, quat_mul, quat_rotate
+from dexgrasp_env.sensors import SENSORS
 
 Blocks = tuple[tuple[str, int], ...]
 STEP_DRAWS: Blocks = (("push", 4), ("obs_joint", 23), ("obs_object", 3))
@@ -139,7 +140,8 @@ class Randomizer:
         self.object_geoms = sim.object_geoms.to(dev)
         self.kinds = torch.arange(len(objects.KINDS), device=dev)
         self.defaults = {k: v.to(dev) for k, v in sim.defaults.items()}
-        self.rig_cameras = torch.tensor([sim.camera_ids[c] for c in ("depth", "left", "right")], device=dev)
+        # every sensor's cameras move together (a stereo pair as one rigid body), each sensor about its own centre
+        self.sensor_cameras = [torch.tensor([sim.camera_ids[c] for c in s.keys], device=dev) for s in SENSORS]
         self.nu = sim.mjm.nu
         self.draws = reset_draws(sim.mjm.nu, sim.mjm.nlight)
 
@@ -225,13 +227,13 @@ class Randomizer:
             c = 2.0 * u["camera"] - 1.0
             pos_noise = (rc.camera_position_noise or 0.0) * difficulty * c[:, :3]
             rot_noise = math.radians(rc.camera_rotation_noise_deg or 0.0) * difficulty * c[:, 3:]
-            cams = self.rig_cameras
-            base_pos, base_quat = d["cam_pos"][cams], d["cam_quat"][cams]  # (C, 3), (C, 4)
-            centre = base_pos.mean(0)
-            dq = quat_from_rotvec(rot_noise).unsqueeze(1)  # (N, 1, 4): one rigid motion of the whole rig
-            rotated = quat_rotate(dq, (base_pos - centre).expand(n, -1, -1))
-            out += [("cam_pos", centre + rotated + pos_noise.unsqueeze(1), cams),
-                    ("cam_quat", quat_mul(dq, base_quat.unsqueeze(0)), cams)]
+            dq = quat_from_rotvec(rot_noise).unsqueeze(1)  # (N, 1, 4): one rigid motion of each sensor
+            for cams in self.sensor_cameras:
+                base_pos, base_quat = d["cam_pos"][cams], d["cam_quat"][cams]  # (C, 3), (C, 4)
+                centre = base_pos.mean(0)
+                rotated = quat_rotate(dq, (base_pos - centre).expand(n, -1, -1))
+                out += [("cam_pos", centre + rotated + pos_noise.unsqueeze(1), cams),
+                        ("cam_quat", quat_mul(dq, base_quat.unsqueeze(0)), cams)]
         if rc.light_scale is not None:
             s = _scaled(u["light"], rc.light_scale, 1.0, difficulty)
             out.append(("light_diffuse", (d["light_diffuse"] * s.unsqueeze(-1)).clamp(0, 1), None))

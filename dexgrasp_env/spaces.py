@@ -19,6 +19,7 @@ import numpy as np
 from dexgrasp_env.actions import action_dim
 from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.robot.object_sets import SURFACE_POINTS
+from dexgrasp_env.sensors import DEPTH_KEYS, IMAGE_KEYS, camera_of
 
 Layout = tuple[tuple[str, int], ...]
 
@@ -74,17 +75,17 @@ def state_slices(cfg: EnvConfig) -> dict[str, slice]:
 
 def key_spaces(cfg: EnvConfig) -> dict[str, gym.spaces.Box]:
     """The space of each observation key of one environment, in ``cfg.obs_keys()`` order."""
-    h, w = cfg.camera.height, cfg.camera.width
     inf = np.float32(np.inf)
     size = {name: sum(n for _, n in layout) for name, layout in (("state", state_layout(cfg)),
                                                                   ("proprio", proprio_layout(cfg)))}
     spaces = {
         "state": gym.spaces.Box(-inf, inf, (size["state"],), np.float32),
         "proprio": gym.spaces.Box(-inf, inf, (size["proprio"],), np.float32),
-        "depth": gym.spaces.Box(0.0, np.float32(cfg.camera.depth_range[1]), (1, h, w), np.float32),
-        "left": gym.spaces.Box(0, 255, (3, h, w), np.uint8),
-        "right": gym.spaces.Box(0, 255, (3, h, w), np.uint8),
     }
+    for key in IMAGE_KEYS:
+        cam = camera_of(cfg.sensors, key)
+        spaces[key] = (gym.spaces.Box(0.0, np.float32(cam.depth_range[1]), (1, cam.height, cam.width), np.float32)
+                       if key in DEPTH_KEYS else gym.spaces.Box(0, 255, (3, cam.height, cam.width), np.uint8))
     return {k: spaces[k] for k in cfg.obs_keys()}
 
 

@@ -40,6 +40,7 @@ from dexgrasp_env.rewards import (
 from dexgrasp_env.robot import objects
 from dexgrasp_env.robot.scene import ARM_HOME, HAND_CURLED, HAND_HOME, TABLE_TOP_Z
 from dexgrasp_env.rotations import canonical_quat, quat_from_axis_angle, quat_mul, quat_rotate
+from dexgrasp_env.sensors import DEPTH_KEYS, camera_of
 from dexgrasp_env.sim import make_simulator
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +48,7 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 
 
 #: Uniform-number slots of the per-step image noise (far from the :data:`STEP_DRAWS` slots).
-_DEPTH_NOISE_SLOT, _DEPTH_DROPOUT_SLOT = 1 << 24, 1 << 25
+_DEPTH_NOISE_SLOT, _DEPTH_DROPOUT_SLOT, _DEPTH_STREAM = 1 << 24, 1 << 25, 1 << 26
 
 
 class GraspTask:
@@ -354,12 +355,12 @@ class GraspTask:
                 robot + [object_pos, canonical_quat(sim.object_quat), sim.object_linvel, sim.object_angvel, self.goal,
                          self.goal - object_pos, self._object_features(object_pos), self.last_action], dim=-1)
         if sim.cameras:
-            images = sim.render()
-            if "depth" in images:
-                out["depth"] = self._process_depth(images["depth"]).unsqueeze(1)
-            for eye in ("left", "right"):
-                if eye in images:
-                    out[eye] = images[eye].permute(0, 3, 1, 2).contiguous()
+            for key, image in sim.render().items():
+                if key in DEPTH_KEYS:
+                    out[key] = self._process_depth(image, camera_of(self.cfg.sensors, key).depth_range,
+                                                   DEPTH_KEYS.index(key)).unsqueeze(1)
+                else:
+                    out[key] = image.permute(0, 3, 1, 2).contiguous()
         return {k: out[k] for k in self.obs_keys}
 
     def _object_features(self, object_pos: torch.Tensor) -> torch.Tensor:
@@ -371,25 +372,26 @@ class GraspTask:
         points = object_pos.unsqueeze(1) + quat_rotate(self.sim.object_quat.unsqueeze(1), self.object_points)
         return torch.cat([points.flatten(1), self.object_block[:, -2:]], dim=-1)
 
-    def _process_depth(self, raw: torch.Tensor) -> torch.Tensor:
+    def _process_depth(self, raw: torch.Tensor, depth_range: tuple[float, float], stream: int = 0) -> torch.Tensor:
         """Metres in ``[near, far]``: misses read as far; optional noise on hits, then dropout.
 
         Dropped pixels read as far, like misses: a depth sensor's invalid return carries no
         distance, and the far end is the one value the observation already uses for "nothing
         measured here". (Writing 0 would put them outside ``[near, far]`` and plant near spikes many
         times the object's contrast.) Noise is added to hits only: a miss has no distance to perturb.
+        Each depth sensor (``stream``: its index in :data:`~dexgrasp_env.sensors.DEPTH_KEYS`) draws its own noise.
         """
-        near, far = self.cfg.camera.depth_range
+        near, far = depth_range
         rc = self.cfg.randomization
         hit = raw > 0
         depth = torch.where(hit, raw, torch.full_like(raw, far))
         n, h, w = depth.shape
         key = self._noise_key() if rc.depth_noise_std is not None or rc.depth_dropout is not None else None
         if rc.depth_noise_std is not None:
-            noise = rng.normal(key, h * w, _DEPTH_NOISE_SLOT).view(n, h, w)
+            noise = rng.normal(key, h * w, _DEPTH_NOISE_SLOT + stream * _DEPTH_STREAM).view(n, h, w)
             depth = depth + (noise * (rc.depth_noise_std * self.difficulty)).masked_fill(~hit, 0.0)
         if rc.depth_dropout is not None:
-            drop = rng.uniform(key, h * w, _DEPTH_DROPOUT_SLOT).view(n, h, w) < (rc.depth_dropout * self.difficulty)
+            drop = rng.uniform(key, h * w, _DEPTH_DROPOUT_SLOT + stream * _DEPTH_STREAM).view(n, h, w) < (rc.depth_dropout * self.difficulty)
             depth = depth.masked_fill(drop, far)
         return depth.clamp(near, far)
 

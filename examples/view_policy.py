@@ -20,7 +20,6 @@ import torch
 
 import dexgrasp_env
 from dexgrasp_env import checkpoints
-from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import load_policy
 from dexgrasp_env.pretrained import available
@@ -43,7 +42,7 @@ def main() -> None:
         program, keys = pretrained.program, pretrained.keys
     else:
         ckpt = checkpoints.load(args.checkpoint)
-        cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+        cfg = checkpoints.env_config(ckpt["env_config"])
         program = load_policy(ckpt["policy_export"])
         keys = tuple(ckpt.get("policy_keys") or ckpt["student_keys"])
 

@@ -16,8 +16,8 @@ BACKENDS = ("mujoco", "warp")
 
 
 def small_config(obs_mode: str = "state", **overrides):
-    """A task config with small images, for tests."""
-    overrides.setdefault("camera", SMALL_CAMERA)
+    """A task config with small images (every rendered sensor keeps its pose), for tests."""
+    overrides.setdefault("camera", dict(width=SMALL_CAMERA.width, height=SMALL_CAMERA.height))
     return make_env_config(obs_mode, **overrides)
 
 

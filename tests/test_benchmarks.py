@@ -81,7 +81,7 @@ def test_stereo_comparison_task_is_the_teachers_task_with_appearance_noise():
     teachers = {n: dagger.load_teacher(n, "cpu")[2] for n in ("state-teacher", "depth-teacher")}
     for camera_noise in (True, False):
         task = sc.comparison_task(teachers, 64, camera_noise)
-        assert task.obs_mode == "stereo_rgb" and (task.camera.width, task.camera.height) == (64, 64)
+        assert task.obs_mode == "stereo_rgb" and (task.sensors.stereo.width, task.sensors.stereo.height) == (64, 64)
         rc = task.randomization
         assert rc.light_scale == (0.5, 1.5) and rc.color_noise == 0.15
         assert (rc.camera_rotation_noise_deg == 3.0) is camera_noise

@@ -61,7 +61,7 @@ def test_shipped_pixel_policy_reproduces_its_success_rate(name, obs_mode, keys):
 
 def test_shipped_pixel_policy_names_both_image_sizes():
     policy, config = dexgrasp_env.load_pretrained("depth-teacher")
-    w, h = config.camera.width, config.camera.height
+    w, h = config.sensors.depth.width, config.sensors.depth.height
     obs = {"depth": torch.ones(2, 1, h + 8, w + 16), "proprio": torch.zeros(2, *policy.shapes["proprio"])}
     with pytest.raises(ValueError, match=f"'depth' {w}x{h} \\(width x height\\) images, got {w + 16}x{h + 8}"):
         policy(obs)

@@ -16,6 +16,7 @@ from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.robot import kuka_allegro as ka
 from dexgrasp_env.robot.object_sets import MAX_HULL_VERTICES, ObjectSet, load_object_set
 from dexgrasp_env.robot.objects import HIDDEN_SIZE, KINDS
+from dexgrasp_env.sensors import SENSORS, VIEWER_CAMERA, CameraConfig, camera_of
 
 # Contact filtering (contype/conaffinity bits): robot-robot and static-static pairs never collide.
 OBJECT_BIT, TABLE_BIT, ROBOT_BIT = 1, 2, 4
@@ -36,7 +37,6 @@ HAND_GRASP = (0.0, 1.3, 1.3, 1.0) * 3 + (1.4, 1.1, 1.2, 1.2)
 #: A loose fist: the target of the finger-curl regularizer.
 HAND_CURLED = (0.0, 0.9, 0.9, 0.9) * 3 + (1.2, 0.6, 0.7, 0.7)
 
-CAMERAS = ("depth", "left", "right", "overview")
 ROBOT_RGBA = {"arm": (0.92, 0.45, 0.12, 1.0), "link": (0.75, 0.75, 0.78, 1.0), "hand": (0.15, 0.15, 0.17, 1.0),
               "tip": (0.9, 0.9, 0.9, 1.0)}
 TABLE_RGBA = (0.55, 0.42, 0.30, 1.0)
@@ -63,57 +63,70 @@ def look_at_quat(position, target) -> np.ndarray:
     return quat
 
 
-def camera_poses(cfg: EnvConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """World position and quaternion of each camera of the rig, and of the person's view."""
-    cam = cfg.camera
+def sensor_camera_poses(cam: CameraConfig, keys: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Position and quaternion (in the frame of the sensor's mount) of each camera of one sensor: one camera
+    at ``cam.position``, or a pair ``cam.stereo_baseline`` apart along the camera's horizontal axis."""
     quat = look_at_quat(cam.position, cam.target)
+    pos = np.asarray(cam.position, float)
+    if len(keys) == 1:
+        return {keys[0]: (pos, quat)}
     mat = np.zeros(9)
     mujoco.mju_quat2Mat(mat, quat)
     right = mat.reshape(3, 3)[:, 0]
-    pos = np.asarray(cam.position, float)
     half = 0.5 * cam.stereo_baseline
+    return {keys[0]: (pos - half * right, quat), keys[1]: (pos + half * right, quat)}
+
+
+def camera_poses(cfg: EnvConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Position and quaternion of every camera of the scene (each sensor's, in the frame of its mount, and
+    the person's view in the world frame)."""
+    out = {}
+    for sensor in SENSORS:
+        out.update(sensor_camera_poses(getattr(cfg.sensors, sensor.name), sensor.keys))
     overview_pos = np.array([1.55, 0.85, 0.95])
-    return {
-        "depth": (pos, quat),
-        "left": (pos - half * right, quat),
-        "right": (pos + half * right, quat),
-        "overview": (overview_pos, look_at_quat(overview_pos, (0.45, 0.0, 0.15))),
-    }
+    out[VIEWER_CAMERA] = (overview_pos, look_at_quat(overview_pos, (0.45, 0.0, 0.15)))
+    return out
 
 
-def focal_length_px(cfg: EnvConfig) -> float:
-    """The rig's focal length in pixels (MuJoCo's ``fovy`` is vertical and its pixels square)."""
-    return 0.5 * cfg.camera.height / float(np.tan(np.radians(cfg.camera.fovy) / 2))
+def focal_length_px(cam: CameraConfig) -> float:
+    """A camera's focal length in pixels (MuJoCo's ``fovy`` is vertical and its pixels square)."""
+    return 0.5 * cam.height / float(np.tan(np.radians(cam.fovy) / 2))
 
 
 def project_to_camera(cfg: EnvConfig, points, camera: str = "depth") -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates ``(N, 2)`` (column, row; continuous, pixel centres at +0.5) and planar depth ``(N,)``
-    of world ``points`` ``(N, 3)`` in one camera of the nominal rig (before any camera pose randomization).
+    of world ``points`` ``(N, 3)`` in one static camera of the nominal rig (before any camera pose randomization).
 
     Why: what the policy's camera can see is part of the task. A point is in the image when
-    ``0 <= column < width``, ``0 <= row < height`` and its depth is within ``cfg.camera.depth_range``;
+    ``0 <= column < width``, ``0 <= row < height`` and its depth is within the sensor's ``depth_range``;
     a narrow field of view that enlarges the object on the table can leave goals above the frame (see
     ``benchmarks/camera_framing.py``). MuJoCo's ``fovy`` is vertical and its pixels square.
+
+    Raises:
+        ValueError: The camera is mounted on the robot (its pose depends on the robot's state).
     """
+    cam = camera_of(cfg.sensors, camera)
+    if cam.mount != "world":
+        raise ValueError(f"camera {camera!r} is mounted on the {cam.mount}: its view depends on the robot's state")
     pos, quat = camera_poses(cfg)[camera]
     mat = np.zeros(9)
     mujoco.mju_quat2Mat(mat, quat)
     local = (np.asarray(points, float).reshape(-1, 3) - pos) @ mat.reshape(3, 3)  # camera frame; it looks along -z
     depth = -local[:, 2]
-    width, height = cfg.camera.width, cfg.camera.height
-    f = focal_length_px(cfg)
+    f = focal_length_px(cam)
     with np.errstate(divide="ignore", invalid="ignore"):
-        pixels = np.stack([width / 2 + f * local[:, 0] / depth, height / 2 - f * local[:, 1] / depth], axis=1)
+        pixels = np.stack([cam.width / 2 + f * local[:, 0] / depth, cam.height / 2 - f * local[:, 1] / depth], axis=1)
     return pixels, depth
 
 
 def in_camera_view(cfg: EnvConfig, points, camera: str = "depth") -> np.ndarray:
     """``(N,)`` bool: each world point projects inside the camera's image and its depth range
     (:func:`project_to_camera`)."""
+    cam = camera_of(cfg.sensors, camera)
     pixels, depth = project_to_camera(cfg, points, camera)
-    near, far = cfg.camera.depth_range
-    return ((pixels[:, 0] >= 0) & (pixels[:, 0] < cfg.camera.width) & (pixels[:, 1] >= 0)
-            & (pixels[:, 1] < cfg.camera.height) & (depth >= near) & (depth <= far))
+    near, far = cam.depth_range
+    return ((pixels[:, 0] >= 0) & (pixels[:, 0] < cam.width) & (pixels[:, 1] >= 0)
+            & (pixels[:, 1] < cam.height) & (depth >= near) & (depth <= far))
 
 
 def _add_shape(body: mujoco.MjsBody, shape, *, rgba, group: int = 0) -> None:
@@ -221,9 +234,14 @@ def build_spec(cfg: EnvConfig, objects: ObjectSet | None = None, only: int | Non
     goal.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.02, 0, 0], rgba=[0.1, 0.9, 0.2, 0.5],
                   contype=0, conaffinity=0, group=GOAL_GROUP, density=0)
 
-    # --- cameras ---------------------------------------------------------------------------
+    # --- cameras: every sensor's on its mount, and the person's view ----------------------------
+    mounts = {"world": world, "palm": bodies["palm"]}
     for name, (pos, quat) in camera_poses(cfg).items():
-        world.add_camera(name=name, pos=pos, quat=quat, fovy=cfg.camera.fovy if name != "overview" else 45.0)
+        if name == VIEWER_CAMERA:
+            world.add_camera(name=name, pos=pos, quat=quat, fovy=45.0)
+            continue
+        cam = camera_of(cfg.sensors, name)
+        mounts[cam.mount].add_camera(name=name, pos=pos, quat=quat, fovy=cam.fovy)
     return spec
 
 

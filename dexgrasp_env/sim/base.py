@@ -30,6 +30,7 @@ from dexgrasp_env.devices import resolve_device
 from dexgrasp_env.robot import kuka_allegro as ka
 from dexgrasp_env.robot.object_sets import load_object_set
 from dexgrasp_env.robot.scene import build_model, object_geom_names
+from dexgrasp_env.sensors import POLICY_CAMERAS, VIEWER_CAMERA, camera_of
 
 #: Model fields that differ between worlds (randomization and per-world objects: a mesh slot's mesh
 #: id, frame and bounds, the object's mass properties).
@@ -38,8 +39,6 @@ BATCHED_FIELDS = (
     "body_mass", "body_subtreemass", "body_inertia", "body_ipos", "body_iquat", "body_invweight0", "dof_invweight0",
     "actuator_gainprm", "actuator_biasprm", "cam_pos", "cam_quat", "light_diffuse",
 )
-POLICY_CAMERAS = ("depth", "left", "right")
-VIEWER_CAMERA = "overview"
 BACKENDS = ("mujoco", "warp")
 """``mujoco``: C MuJoCo on CPU threads. ``warp``: MuJoCo Warp (CUDA, or Warp's CPU device)."""
 
@@ -75,7 +74,8 @@ class Simulator:
         cfg: The task config (physics rates, servo gains, camera rig and resolution).
         num_worlds: Number of worlds.
         device: ``"cpu"`` or ``"cuda:<k>"``.
-        cameras: Which of ``("depth", "left", "right")`` :meth:`render` renders.
+        cameras: Which of the sensors' cameras (:data:`~dexgrasp_env.sensors.POLICY_CAMERAS`) :meth:`render`
+            renders, each at its own sensor's size.
 
     Attributes:
         objects: The object set (:class:`~dexgrasp_env.robot.object_sets.ObjectSet`).
@@ -142,6 +142,9 @@ class Simulator:
             raise RuntimeError(f"the arm joints are not contiguous in the model: {arm}")
         self.arm_joints = slice(arm[0], arm[0] + len(arm))
         self.camera_ids = {name: m.camera(name).id for name in POLICY_CAMERAS + (VIEWER_CAMERA,)}
+        self.camera_sizes = tuple((camera_of(self.cfg.sensors, c).width, camera_of(self.cfg.sensors, c).height)
+                                  for c in self.cameras)
+        """``(width, height)`` of each rendered camera, in :attr:`cameras` order."""
         self.table_geom = m.geom("table").id
         self.joint_range = torch.tensor(m.jnt_range[: len(ka.JOINTS)], dtype=torch.float32)
         self.robot_geoms = torch.tensor([g for g in range(m.ngeom) if m.geom_bodyid[g] not in (0, self.object_body)
@@ -253,8 +256,9 @@ class Simulator:
         """Render the policy cameras of every world.
 
         Returns:
-            ``{"depth": (N, H, W) float32}`` planar depth in metres (0 where the ray hits nothing),
-            ``{"left"/"right": (N, H, W, 3) uint8}`` colour images, for the cameras asked for.
+            ``{"depth"/"wrist_depth": (N, H, W) float32}`` planar depth in metres (0 where the ray hits
+            nothing), ``{"left"/"right": (N, H, W, 3) uint8}`` colour images, for the cameras asked for,
+            each at its sensor's size.
             The tensors are views of the renderer's buffers, overwritten by the next render.
         """
         raise NotImplementedError

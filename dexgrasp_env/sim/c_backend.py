@@ -43,7 +43,8 @@ from mujoco import rollout
 from dexgrasp_env.config import EnvConfig
 from dexgrasp_env.robot import kuka_allegro as ka
 from dexgrasp_env.robot.scene import build_model, build_spec
-from dexgrasp_env.sim.base import BATCHED_FIELDS, VIEWER_CAMERA, Simulator, available_cores
+from dexgrasp_env.sensors import VIEWER_CAMERA
+from dexgrasp_env.sim.base import BATCHED_FIELDS, Simulator, available_cores
 
 _KINEMATICS_OFF = (
     "mjDSBL_CONSTRAINT", "mjDSBL_CONTACT", "mjDSBL_GRAVITY", "mjDSBL_ACTUATION", "mjDSBL_SPRING", "mjDSBL_DAMPER",
@@ -311,8 +312,7 @@ class MujocoSim(Simulator):
     def render(self) -> dict[str, torch.Tensor]:
         if not self.cameras:
             raise RuntimeError("this simulator was built without cameras")
-        size = (self.cfg.camera.width, self.cfg.camera.height)
-        parts = self._on_shards(lambda b: b.renderer(self.cameras, size))
+        parts = self._on_shards(lambda b: b.renderer(self.cameras, self.camera_sizes))
         if len(parts) == 1:
             return parts[0]
         return {cam: torch.cat([p[cam] for p in parts]) for cam in self.cameras}

@@ -21,7 +21,8 @@ from dexgrasp_env.config import EnvConfig  # noqa: E402
 from dexgrasp_env.devices import warp_device_name  # noqa: E402
 from dexgrasp_env.robot.scene import GOAL_GROUP  # noqa: E402
 from dexgrasp_env.rotations import quat_mul  # noqa: E402
-from dexgrasp_env.sim.base import BATCHED_FIELDS, VIEWER_CAMERA, Simulator  # noqa: E402
+from dexgrasp_env.sensors import DEPTH_KEYS, RGB_KEYS, VIEWER_CAMERA  # noqa: E402
+from dexgrasp_env.sim.base import BATCHED_FIELDS, Simulator  # noqa: E402
 
 
 class WarpBatch:
@@ -64,9 +65,11 @@ class WarpBatch:
             mjw.kinematics(self.model, self.data)
             mjw.camlight(self.model, self.data)
 
-    def renderer(self, cameras: tuple[str, ...], resolution: tuple[int, int], groups=(0, 1, 2)) -> BatchRenderer:
-        """The (cached) render context of these cameras at this resolution."""
-        key = (tuple(cameras), tuple(resolution), tuple(groups))
+    def renderer(self, cameras: tuple[str, ...], resolution: tuple[tuple[int, int], ...],
+                 groups=(0, 1, 2)) -> BatchRenderer:
+        """The (cached) render context of these cameras, each at its ``(width, height)``."""
+        resolution = tuple(tuple(r) for r in resolution)
+        key = (tuple(cameras), resolution, tuple(groups))
         if key not in self._renderers:
             self._renderers[key] = BatchRenderer(self, cameras, resolution, groups)
         return self._renderers[key]
@@ -95,22 +98,24 @@ class WarpBatch:
 
 
 class BatchRenderer:
-    """One batch render context (a set of cameras at one resolution) and views of its outputs."""
+    """One batch render context (a set of cameras, each at its own resolution) and views of its outputs."""
 
-    def __init__(self, batch: WarpBatch, cameras: tuple[str, ...], resolution: tuple[int, int], groups=(0, 1, 2)):
+    def __init__(self, batch: WarpBatch, cameras: tuple[str, ...], resolution: tuple[tuple[int, int], ...],
+                 groups=(0, 1, 2)):
         self.batch, self.cameras, self.resolution = batch, cameras, resolution
         self.launched = False  # mujoco_warp builds this context's ray-tracing kernel on its first render
         with batch.scoped():
             self.rc = mjw.create_render_context(
-                batch.mjm, nworld=batch.num_worlds, cam_res=resolution, cam_active=list(cameras),
-                render_rgb=[c != "depth" for c in cameras], render_depth=[c == "depth" for c in cameras],
+                batch.mjm, nworld=batch.num_worlds, cam_res=list(resolution), cam_active=list(cameras),
+                render_rgb=[c in RGB_KEYS or c == VIEWER_CAMERA for c in cameras],
+                render_depth=[c in DEPTH_KEYS for c in cameras],
                 use_textures=False, use_shadows=False, enabled_geom_groups=list(groups),
                 background_color=(0.45, 0.5, 0.55, 1.0),
             )
-        n, (w, h) = batch.num_worlds, resolution
+        n = batch.num_worlds
         depth, rgb = wp.to_torch(self.rc.depth_data), wp.to_torch(self.rc.rgb_data)
         self.views = {}
-        for i, cam in enumerate(cameras):
+        for i, (cam, (w, h)) in enumerate(zip(cameras, resolution)):
             d_adr, c_adr = int(self.rc.depth_adr.numpy()[i]), int(self.rc.rgb_adr.numpy()[i])
             if d_adr >= 0:
                 self.views[cam] = depth[:, d_adr : d_adr + w * h].view(n, h, w)
@@ -132,12 +137,12 @@ class BatchRenderer:
 
     def images(self) -> dict[str, torch.Tensor]:
         """The last :meth:`launch`'s images: depth as a view, colour as RGB (a copy of the BGR buffer)."""
-        return {cam: v if cam == "depth" else v[..., [2, 1, 0]] for cam, v in self.views.items()}
+        return {cam: v if cam in DEPTH_KEYS else v[..., [2, 1, 0]] for cam, v in self.views.items()}
 
 
 def viewer_renderer(batch: WarpBatch, width: int, height: int) -> BatchRenderer:
     """The person's view (goal marker included) of every world of ``batch``."""
-    return batch.renderer((VIEWER_CAMERA,), (width, height), groups=(0, 1, 2, GOAL_GROUP))
+    return batch.renderer((VIEWER_CAMERA,), ((width, height),), groups=(0, 1, 2, GOAL_GROUP))
 
 
 def viewer_frames(batch: WarpBatch, width: int, height: int) -> torch.Tensor:
@@ -177,7 +182,7 @@ class WarpSim(Simulator):
         self.fields = self.batch.fields
         self.defaults = {name: view[0].clone() for name, view in self.fields.items()}
         self._make_views()
-        self._rig = self.batch.renderer(self.cameras, (cfg.camera.width, cfg.camera.height)) if cameras else None
+        self._rig = self.batch.renderer(self.cameras, self.camera_sizes) if cameras else None
         self._graph = None
         self._at = None  # the scratch data of arm_frames
         with self.batch.scoped():

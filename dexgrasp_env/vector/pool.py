@@ -40,6 +40,7 @@ from gymnasium.vector.utils import batch_space
 
 from dexgrasp_env.actions import action_space, check_actions
 from dexgrasp_env.config import AUTORESET_MODES, EnvConfig, PoolConfig, make_env_config
+from dexgrasp_env.config import replace as replace_config
 from dexgrasp_env.devices import resolve_device
 from dexgrasp_env.errors import WorkerError
 from dexgrasp_env.randomization import Curriculum
@@ -565,6 +566,6 @@ def make_vector_env(num_envs: int = 1, obs_mode: str = "state", *, config: EnvCo
     if config is None:
         config = make_env_config(obs_mode, **kwargs)
     elif kwargs:
-        config = dataclasses.replace(config, **kwargs)
+        config = replace_config(config, **kwargs)
     return DisaggregatedVectorEnv(num_envs, config, pool, render_mode=render_mode, render_width=render_width,
                                   render_height=render_height)

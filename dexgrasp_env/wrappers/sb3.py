@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("dexgrasp_env.wrappers.sb3 needs stable-baselines3: pip install 'dexgrasp[sb3]'") from exc
 
 from dexgrasp_env.models import DEPTH_STD_FLOOR, RunningMeanStd
+from dexgrasp_env.sensors import DEPTH_KEYS, camera_of
 from dexgrasp_env.vector.pool import DisaggregatedVectorEnv, make_vector_env
 
 DEPTH_ENCODINGS = ("normalized", "metric")
@@ -63,14 +64,17 @@ class SB3VecEnv(VecEnv):
             raise ValueError("SB3VecEnv needs a pool made with autoreset_mode='same_step' and numpy_obs=True "
                              f"(got {pool.autoreset_mode!r}, numpy_obs={pool.numpy_obs}); use make_sb3_env()")
         self.venv = venv
-        self.depth_range = venv.cfg.camera.depth_range
         space = venv.single_observation_space
-        self._depth = depth_as_uint8 and isinstance(space, gym.spaces.Dict) and "depth" in space.spaces
+        self._depth = tuple(k for k in DEPTH_KEYS if depth_as_uint8 and isinstance(space, gym.spaces.Dict)
+                            and k in space.spaces)
+        """The depth keys stored as uint8 images."""
+        self.depth_ranges = {k: camera_of(venv.cfg.sensors, k).depth_range for k in self._depth}
         self.depth_encoding, self.training = depth_encoding, True
+        self.depth_norms = {k: RunningMeanStd(space.spaces[k].shape, std_floor=DEPTH_STD_FLOOR) for k in self._depth}
         if self._depth:
-            self.depth_norm = RunningMeanStd(space.spaces["depth"].shape, std_floor=DEPTH_STD_FLOOR)
             spaces = dict(space.spaces)
-            spaces["depth"] = gym.spaces.Box(0, 255, spaces["depth"].shape, np.uint8)
+            for k in self._depth:
+                spaces[k] = gym.spaces.Box(0, 255, spaces[k].shape, np.uint8)
             space = gym.spaces.Dict(spaces)
         self.render_mode = venv.render_mode
         self._infos: list[dict] = [{} for _ in range(venv.num_envs)]
@@ -80,18 +84,18 @@ class SB3VecEnv(VecEnv):
 
     # -- observations --------------------------------------------------------------------------
     def _obs(self, obs, update: bool = True):
-        if not self._depth:
-            return obs
-        depth = obs["depth"]
+        return {**obs, **{k: self._depth_uint8(k, obs[k], update) for k in self._depth}} if self._depth else obs
+
+    def _depth_uint8(self, key: str, depth: np.ndarray, update: bool) -> np.ndarray:
         if self.depth_encoding == "metric":
-            near, far = self.depth_range
+            near, far = self.depth_ranges[key]
             scaled = np.clip((depth - near) / (far - near), 0.0, 1.0) * 255.0
-            return {**obs, "depth": np.round(scaled).astype(np.uint8)}
+            return np.round(scaled).astype(np.uint8)
         x = torch.from_numpy(np.ascontiguousarray(depth))
         if self.training and update:
-            self.depth_norm.update(x)
-        z = self.depth_norm.normalize(x).numpy()  # in [-5, 5]
-        return {**obs, "depth": np.clip(np.round(128.0 + 25.5 * z), 0, 255).astype(np.uint8)}
+            self.depth_norms[key].update(x)
+        z = self.depth_norms[key].normalize(x).numpy()  # in [-5, 5]
+        return np.clip(np.round(128.0 + 25.5 * z), 0, 255).astype(np.uint8)
 
     # -- VecEnv API ----------------------------------------------------------------------------
     def reset(self):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dexgrasp_env import checkpoints
-from dexgrasp_env.config import CameraConfig, EnvConfig
+from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig
 from dexgrasp_env.spaces import key_spaces
 from tests.algos.conftest import ROOT, load_script
 from tests.algos.test_ppo import assert_every_flag_explained
@@ -23,7 +23,7 @@ dagger = load_script("dagger")
 def state_teacher(tmp_path_factory):
     """A briefly trained state teacher (its task has 32x32 cameras, for the image students)."""
     path = tmp_path_factory.mktemp("teacher")
-    env = EnvConfig(episode_length_s=1.0, camera=CameraConfig(width=32, height=32))
+    env = EnvConfig(episode_length_s=1.0, sensors=SensorsConfig.static(CameraConfig(width=32, height=32)))
     ppo.main(ppo.Args(num_envs=32, total_timesteps=32 * 16 * 12, env=env, run_dir=str(path), progress=False,
                       init_log_std=-1.0, gamma=0.99, checkpoint_interval=1000, eval_episodes=4))
     return str(path / "checkpoint.pt")
@@ -32,7 +32,7 @@ def state_teacher(tmp_path_factory):
 def _args(tmp_path, teacher, **kw):
     defaults = dict(teacher=teacher, num_envs=16, run_dir=str(tmp_path), progress=False,
                     eval_interval=1000, eval_episodes=2, minibatch_size=256, heldout_envs=4,
-                    env=EnvConfig(camera=CameraConfig(width=32, height=32)))
+                    env=EnvConfig(sensors=SensorsConfig.static(CameraConfig(width=32, height=32))))
     defaults.update(kw)
     return dagger.Args(**defaults)
 
@@ -145,7 +145,7 @@ def test_ship_policy_ships_a_dagger_student_without_its_teachers_keys(tmp_path, 
     teacher's extra keys, evaluated on that task."""
     run = tmp_path / "run"
     dagger.main(_args(run, state_teacher, env_id="DexGrasp-StereoRGB-v0", num_envs=4, total_timesteps=4 * 16,
-                      eval_episodes=0, env=EnvConfig(episode_length_s=0.5, camera=CameraConfig(width=32, height=32))))
+                      eval_episodes=0, env=EnvConfig(episode_length_s=0.5, sensors=SensorsConfig.static(CameraConfig(width=32, height=32)))))
     out = subprocess.run([sys.executable, "benchmarks/ship_policy.py", str(run / "checkpoint.pt"), "--name", "tiny",
                           "--eval-seeds", "1", "--eval-episodes", "2", "--policy-dir", str(tmp_path / "ship")],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -159,6 +159,6 @@ def test_ship_policy_ships_a_dagger_student_without_its_teachers_keys(tmp_path, 
     assert meta["env_config"]["extra_obs"] == [] and meta["env_config"]["obs_mode"] == "stereo_rgb"
     assert meta["evaluation"]["episodes"] == 2
     program = load_policy((tmp_path / "ship" / "tiny.pt2").read_bytes())
-    spaces = key_spaces(checkpoints.from_plain(EnvConfig, meta["env_config"]))
+    spaces = key_spaces(checkpoints.env_config(meta["env_config"]))
     obs = {k: torch.as_tensor(spaces[k].sample()[None].repeat(3, 0)) for k in meta["policy_keys"]}
     assert program(obs)[0].shape == (3, 11)

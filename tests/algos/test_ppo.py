@@ -15,7 +15,7 @@ import torch
 
 import dexgrasp_env  # noqa: F401
 from dexgrasp_env import checkpoints
-from dexgrasp_env.config import CameraConfig, EnvConfig, PoolConfig, RewardConfig
+from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig, PoolConfig, RewardConfig
 from dexgrasp_env.models import load_policy
 from dexgrasp_env.spaces import key_spaces
 from tests.algos.conftest import ROOT, load_script
@@ -53,7 +53,7 @@ def test_state_ppo_learns_beyond_random_and_untrained(tmp_path):
     stats = ppo.main(args)
     assert stats["global_step"] == 64 * 16 * 40
     ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
-    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    cfg = checkpoints.env_config(ckpt["env_config"])
     trained = load_policy(ckpt["policy_export"])
     torch.manual_seed(args.seed)
     untrained = ppo.make_agent(args, cfg, key_spaces(cfg), "cpu").actor
@@ -71,7 +71,7 @@ def test_state_ppo_learns_beyond_random_and_untrained(tmp_path):
 
 
 def test_depth_ppo_runs_three_updates(tmp_path):
-    env = EnvConfig(episode_length_s=1.5, camera=CameraConfig(width=32, height=32))
+    env = EnvConfig(episode_length_s=1.5, sensors=SensorsConfig.static(CameraConfig(width=32, height=32)))
     args = small_args(tmp_path, env_id="DexGrasp-Depth-v0", num_envs=8, total_timesteps=8 * 16 * 3, env=env)
     stats = ppo.main(args)
     assert stats["update"] == 3
@@ -88,7 +88,7 @@ def test_exported_policy_loads_without_the_script(tmp_path):
     ppo.main(args)
     ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
     policy = load_policy(ckpt["policy_export"])
-    cfg = checkpoints.from_plain(EnvConfig, ckpt["env_config"])
+    cfg = checkpoints.env_config(ckpt["env_config"])
     agent = ppo.make_agent(args, cfg, key_spaces(cfg), "cpu")
     agent.load_state_dict(ckpt["agent"])
     dim = key_spaces(cfg)["state"].shape[0]
@@ -273,7 +273,7 @@ def test_aux_head_learns_where_the_object_is(tmp_path):
     The target is the object position under the critic's normalisation, so predicting its mean scores
     about 3 (one per axis); an untrained head (or one whose loss never reaches the optimiser) stays there.
     """
-    env = EnvConfig(episode_length_s=1.5, camera=CameraConfig(width=32, height=32, fovy=30.0))
+    env = EnvConfig(episode_length_s=1.5, sensors=SensorsConfig.static(CameraConfig(width=32, height=32, fovy=30.0)))
     args = small_args(tmp_path, env_id="DexGrasp-Depth-v0", num_envs=64, total_timesteps=64 * 16 * 8, env=env,
                       aux_coef=1.0, checkpoint_interval=1000, bf16=True)
     stats = ppo.main(args)

@@ -42,17 +42,18 @@ def test_depth_at_object_matches_raycast(task):
     (col, row), = project_to_camera(cfg, centre[None])[0]
     assert in_camera_view(cfg, centre[None])[0]
     c, r = int(col), int(row)
-    f = 0.5 * cfg.camera.height / math.tan(math.radians(cfg.camera.fovy) / 2)
+    cam = cfg.sensors.depth
+    f = 0.5 * cam.height / math.tan(math.radians(cam.fovy) / 2)
     # any world point (the goal box's corners, in view or not): the compiled camera's ray through the projected
     # pixel points at it, and the projected depth is its depth along the compiled camera's axis
     lo, hi = cfg.goal_low, cfg.goal_high
     corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
     pixels, depths = project_to_camera(cfg, corners)
     for point, (u, v), d in zip(corners, pixels, depths):
-        ray = cam_mat @ np.array([(u - cfg.camera.width / 2) / f, -(v - cfg.camera.height / 2) / f, -1.0])
+        ray = cam_mat @ np.array([(u - cam.width / 2) / f, -(v - cam.height / 2) / f, -1.0])
         np.testing.assert_allclose(ray * d, point - cam_pos, atol=1e-6)
     # the ray through the object's pixel centre, cast on the C model
-    local_dir = np.array([(c + 0.5 - cfg.camera.width / 2) / f, -(r + 0.5 - cfg.camera.height / 2) / f, -1.0])
+    local_dir = np.array([(c + 0.5 - cam.width / 2) / f, -(r + 0.5 - cam.height / 2) / f, -1.0])
     direction = cam_mat @ (local_dir / np.linalg.norm(local_dir))
     geomid = np.zeros(1, dtype=np.int32)
     dist = mujoco.mj_ray(model, data, cam_pos, direction, np.array([1, 1, 1, 0, 0, 0], np.uint8), 1, -1, geomid)
@@ -60,7 +61,7 @@ def test_depth_at_object_matches_raycast(task):
     planar = dist * (-(cam_mat.T @ direction)[2])
     depth = obs["depth"][0, 0, r, c].item()
     assert abs(depth - planar) < 0.01, (depth, planar)
-    near, far = cfg.camera.depth_range
+    near, far = cam.depth_range
     assert obs["depth"].min() >= near and obs["depth"].max() <= far
 
 
@@ -80,8 +81,9 @@ def test_stereo_disparity_sign_and_size(task):
     assert disparity > 0  # the object sits further right in the left eye's image
     cam_pos = task.sim.mjm.cam_pos[task.sim.camera_ids["depth"]]
     z = np.linalg.norm(task.sim.qpos[0, 23:26].numpy() - cam_pos)
-    f = 0.5 * cfg.camera.height / math.tan(math.radians(cfg.camera.fovy) / 2)
-    expected = f * cfg.camera.stereo_baseline / z
+    cam = cfg.sensors.stereo
+    f = 0.5 * cam.height / math.tan(math.radians(cam.fovy) / 2)
+    expected = f * cam.stereo_baseline / z
     assert disparity == pytest.approx(expected, rel=0.35)
 
 

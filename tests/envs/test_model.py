@@ -76,7 +76,7 @@ def test_camera_rig_stereo_baseline_and_aim():
         mat = np.zeros(9)
         mujoco.mju_quat2Mat(mat, quat)
         forward = -mat.reshape(3, 3)[:, 2]
-        to_target = np.asarray(cfg.camera.target) - pos
+        to_target = np.asarray(cfg.sensors.depth.target) - pos
         cos = forward @ to_target / np.linalg.norm(to_target)
         assert cos > 0.99
         assert 0.5 < np.linalg.norm(to_target) < 1.5  # the workspace sits in the depth range

@@ -44,7 +44,7 @@ def test_every_set_works_with_every_registered_id(stl_folder):
     is the depth image differs from a render of the empty table."""
     for object_set in _sets(stl_folder):
         for env_id in ENV_IDS:
-            env = gym.make(env_id, object_set=object_set, camera=small_config().camera)
+            env = gym.make(env_id, object_set=object_set, sensors=small_config().sensors)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 check_env(env.unwrapped, skip_render_check=True)

@@ -11,6 +11,7 @@ from dexgrasp_env.config import RandomizationConfig, make_env_config
 from dexgrasp_env.robot import objects
 from dexgrasp_env.robot.object_sets import load_object_set
 from dexgrasp_env.robot.scene import build_spec
+from dexgrasp_env.sensors import POLICY_CAMERAS
 from tests.conftest import BACKENDS
 
 
@@ -102,7 +103,7 @@ def _compiled_world(task, w: int) -> mujoco.MjModel:
     for i, act in enumerate(spec.actuators):
         act.gainprm[0] = float(fields["actuator_gainprm"][w, i, 0])
         act.biasprm[1:3] = fields["actuator_biasprm"][w, i, 1:3].double().numpy()
-    for cam in ("depth", "left", "right"):
+    for cam in POLICY_CAMERAS:
         cid = task.sim.camera_ids[cam]
         spec.camera(cam).pos = fields["cam_pos"][w, cid].double().numpy()
         spec.camera(cam).quat = fields["cam_quat"][w, cid].double().numpy()
