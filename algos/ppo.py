@@ -297,6 +297,7 @@ def main(args: Args) -> dict:
         cuda = args.pool.learner_device.startswith("cuda")
         dist.init_process_group("nccl" if cuda else "gloo")
         rank, world = dist.get_rank(), dist.get_world_size()
+        RunningMeanStd.data_parallel = True  # the replicas normalise with the statistics of every rank
         device_name = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}" if cuda else "cpu"
         args = dataclasses.replace(args, pool=dataclasses.replace(args.pool, sim_devices=None,
                                                                   learner_device=device_name))

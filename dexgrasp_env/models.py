@@ -21,8 +21,9 @@ from dexgrasp_env.sensors import RGB_KEYS, STEREO_KEYS
 class RunningMeanStd(nn.Module):
     """Running mean and variance (a module, so they travel with the state dict).
 
-    Under ``torch.distributed`` (data parallel) every update merges the statistics of all ranks, so
-    the replicas normalise identically.
+    Data parallel (``RunningMeanStd.data_parallel = True`` under ``torch.distributed``): every update merges
+    the statistics of all ranks, so the replicas normalise identically. Off by default: in a disaggregated
+    torchrun job the other ranks are simulator workers, which never join such a collective.
 
     Args:
         shape: Shape of one sample (``()`` for a scalar, ``(1, H, W)`` for a depth image: per pixel).
@@ -31,6 +32,9 @@ class RunningMeanStd(nn.Module):
             always sees the table has a standard deviation near zero, and dividing by that would
             turn millimetres of sensor noise into full-scale features.
     """
+
+    data_parallel: bool = False
+    """Merge the statistics of every rank at each update (set by ``ppo.py --layout data-parallel``)."""
 
     def __init__(self, shape=(), eps: float = 1e-4, std_floor: float = 0.0):
         super().__init__()
@@ -43,7 +47,7 @@ class RunningMeanStd(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         x = x.reshape(-1, *self.mean.shape).float()
         batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
-        if dist.is_initialized() and dist.get_world_size() > 1:
+        if self.data_parallel and dist.is_initialized() and dist.get_world_size() > 1:
             stats = torch.cat([batch_mean.flatten(), (batch_var + batch_mean**2).flatten()])
             dist.all_reduce(stats)
             stats /= dist.get_world_size()

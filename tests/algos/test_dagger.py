@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 
+import gymnasium as gym
 import pytest
 import torch
 
@@ -162,3 +164,30 @@ def test_ship_policy_ships_a_dagger_student_without_its_teachers_keys(tmp_path, 
     spaces = key_spaces(checkpoints.env_config(meta["env_config"]))
     obs = {k: torch.as_tensor(spaces[k].sample()[None].repeat(3, 0)) for k in meta["policy_keys"]}
     assert program(obs)[0].shape == (3, 11)
+
+
+def test_depth_scratch_teacher_reads_its_own_view_inside_dagger():
+    """DAgger of 64x64 stereo students from ``depth-scratch``: the depth the teacher reads in the DAgger task is
+    the depth it reads in its own environment, on the same world and step (its own 32x32, 30-degree camera aimed
+    at the goal box, not the students' camera)."""
+    import dexgrasp_env as dg
+
+    args = dagger.RECIPES["stereo-from-depth-scratch"][1]
+    program, keys, teacher_cfg = dagger.load_teacher(args.teacher, "cpu")
+    task = dagger.task_config(args, keys, teacher_cfg)
+    assert task.sensors.stereo.width == 64 and task.sensors.depth == teacher_cfg.sensors.depth
+    own = dataclasses.replace(teacher_cfg, randomization=task.randomization, episode_length_s=task.episode_length_s)
+    envs = {name: gym.make_vec(dg.config.env_id_of(cfg), num_envs=3, config=cfg)
+            for name, cfg in (("dagger", task), ("own", own))}
+    obs = {name: env.reset(seed=4)[0] for name, env in envs.items()}
+    for step in range(4):
+        assert obs["dagger"]["left"].shape == (3, 3, 64, 64) and obs["own"]["depth"].shape == (3, 1, 32, 32)
+        assert torch.equal(obs["dagger"]["depth"], obs["own"]["depth"]), step
+        action = program({k: obs["own"][k] for k in keys})[0].clamp(-1, 1)
+        obs = {name: env.step(action)[0] for name, env in envs.items()}
+    for env in envs.values():
+        env.close()
+    # a student that would read the teacher's sensor through another view is refused, naming the sensor
+    bad = dataclasses.replace(args, env_id="DexGrasp-Depth-v0")
+    with pytest.raises(ValueError, match="both read sensor 'depth'"):
+        dagger.task_config(bad, keys, teacher_cfg)
