@@ -5,16 +5,17 @@ program: no optimiser, no critic, no auxiliary head), the task it was trained on
 was made (the run's command line, steps, wall time, final evaluation), so that
 ``dexgrasp_env.load_pretrained(name)`` gives it back.
 
-    python benchmarks/ship_policy.py runs/state-teacher/checkpoint.pt --name state-teacher
+    python benchmarks/ship_policy.py runs/my-teacher/checkpoint.pt --name my-teacher
     python benchmarks/ship_policy.py runs/<run>/best.pt --name <name>   # the run's best evaluation
-    python benchmarks/ship_policy.py runs/<dagger run>/checkpoint.pt --name stereo-student  # a DAgger student
-    python benchmarks/ship_policy.py runs/procedural-teacher/best.pt --name state-teacher --object-set primitives
+    python benchmarks/ship_policy.py runs/<dagger run>/checkpoint.pt --name my-student  # a DAgger student
+    python benchmarks/ship_policy.py runs/procedural-teacher/best.pt --name my-teacher --object-set primitives
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -23,10 +24,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import load_script  # noqa: E402
+from _common import cpu_model, git_commit, load_script  # noqa: E402
 
 from dexgrasp_env import checkpoints  # noqa: E402
 from dexgrasp_env.config import ENV_IDS, EnvConfig, RandomizationConfig  # noqa: E402
+from dexgrasp_env.compatibility import check_task  # noqa: E402
 from dexgrasp_env.evaluation import on_object_set, run_episodes  # noqa: E402
 from dexgrasp_env.models import export_policy, load_policy  # noqa: E402
 from dexgrasp_env.pretrained import POLICY_DIR  # noqa: E402
@@ -87,6 +89,7 @@ def main() -> None:
         cfg = dataclasses.replace(load_script("ppo").eval_config(trained), object_assignment=trained.object_assignment)
     if args.object_set is not None:
         cfg = on_object_set(cfg, args.object_set)
+    check_task(trained, cfg, keys, who=args.checkpoint)  # shipped as it was trained, up to the object set
     if len(program) > MAX_BYTES:
         raise ValueError(f"the exported actor is {len(program)} bytes; a shipped policy may have {MAX_BYTES}")
     summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")
@@ -111,14 +114,20 @@ def main() -> None:
                    for p in args.eval_randomization}
     by_set = {s: {"object_set": s, **evaluate(on_object_set(cfg, s), s)} for s in args.eval_object_sets}
     evaluation = evaluations[args.eval_randomization[0]]
+    train_args = ckpt["args"]
+    script = "algos/dagger.py" if ckpt.get("kind") == "dagger" else "algos/ppo.py"
     meta = {"name": args.name, "policy_keys": list(keys), "env_config": checkpoints.to_plain(cfg),
             "global_step": ckpt["global_step"], "wall_time_s": round(ckpt["wall_time"], 1),
-            "command": args.command, "evaluation": evaluation, "evaluations": evaluations,
+            "command": args.command,
+            "recipe": {"script": script, "name": train_args.get("recipe"),
+                       "overrides": list(train_args.get("overrides") or [])},
+            "sha256": hashlib.sha256(program).hexdigest(), "git_commit": git_commit(), "cpu": cpu_model(),
+            "evaluation": evaluation, "evaluations": evaluations,
             **({"evaluations_by_object_set": by_set} if by_set else {}),
             "kind": ckpt.get("kind", "ppo"),
             "training_run_eval": next((p for p in ckpt.get("curve", []) if p["global_step"] == ckpt["global_step"]),
                                       summary.get("final", {}).get("eval")),
-            "train_args": ckpt["args"]}
+            "train_args": train_args}
     os.makedirs(args.policy_dir, exist_ok=True)
     with open(os.path.join(args.policy_dir, f"{args.name}.pt2"), "wb") as f:
         f.write(program)

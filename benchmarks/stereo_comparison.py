@@ -38,6 +38,7 @@ from dexgrasp_env.compatibility import with_policy_view
 from dexgrasp_env.config import CameraConfig, EnvConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import load_policy
+from dexgrasp_env.pretrained import policy_id
 
 EVAL_SEED = 20_261_201
 """The 128 episodes every student and teacher is measured on (no training run resets with it)."""
@@ -211,7 +212,8 @@ def main() -> None:
             print(f"{arm}, seed {seed}: success {row['success_rate']:.3f} after {row['dagger_steps']} steps, "
                   f"{row['wall_time_s']:.0f} s; held-out action MSE {row['heldout_action_mse']:.3f}", flush=True)
 
-    arms = {arm: summarize(rows) | {"teacher": names[arm], "teacher_on_task": teacher_rows[arm]}
+    arms = {arm: summarize(rows) | {"teacher": names[arm], "teacher_id": policy_id(names[arm]),
+                                    "teacher_on_task": teacher_rows[arm]}
             for arm, rows in per_seed.items()}
     result = {"machine": machine(), "task": checkpoints.to_plain(task), "eval_seed": EVAL_SEED,
               "budget": {"student_steps": args.student_steps, "time_limit_s": args.time_limit_s,

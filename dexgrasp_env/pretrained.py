@@ -15,6 +15,24 @@ import torch
 POLICY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policies")
 
 
+def policy_id(name_or_path: str) -> dict:
+    """How a record names a policy unambiguously: its name (a shipped name or a checkpoint path) and the SHA-256
+    of its exported program (the ``.pt2`` file, or a checkpoint's ``policy_export``): names get reused (the
+    ``state-teacher`` of records before 2026-12-01 is today's ``state-teacher-v1``), contents do not."""
+    import hashlib
+
+    if os.path.exists(name_or_path):
+        from dexgrasp_env import checkpoints
+
+        program = checkpoints.load(name_or_path)["policy_export"]
+    else:
+        if name_or_path not in available():
+            raise ValueError(f"no shipped policy or checkpoint named {name_or_path!r}; shipped: {available()}")
+        with open(os.path.join(POLICY_DIR, f"{name_or_path}.pt2"), "rb") as f:
+            program = f.read()
+    return {"name": name_or_path, "sha256": hashlib.sha256(program).hexdigest()}
+
+
 def available() -> tuple[str, ...]:
     """Names of the shipped policies."""
     return tuple(sorted(f[: -len(".json")] for f in os.listdir(POLICY_DIR) if f.endswith(".json")))

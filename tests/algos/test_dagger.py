@@ -133,7 +133,7 @@ def test_ppo_fine_tunes_a_depth_student(tmp_path, state_teacher):
                               separate_grad_clip=True, anchor_coef=1.0))
     assert stats["update"] == 2 and (ppo_dir / "best.pt").exists()
     tuned = checkpoints.load(ppo_dir / "checkpoint.pt")
-    assert tuned["env_config"]["camera"]["width"] == 32 and tuned["env_config"]["extra_obs"] == ["state"]
+    assert tuned["env_config"]["sensors"]["depth"]["width"] == 32 and tuned["env_config"]["extra_obs"] == ["state"]
     weights = [k for k in student["student"] if k.startswith("actor.") and ".norms." not in k and "keep_" not in k]
     assert weights and all(torch.equal(tuned["agent"][k], student["student"][k]) for k in weights)
     with pytest.raises(ValueError, match="--anchor-coef 1.0 needs --init-actor"):
@@ -160,6 +160,11 @@ def test_ship_policy_ships_a_dagger_student_without_its_teachers_keys(tmp_path, 
     assert meta["kind"] == "dagger" and meta["policy_keys"] == ["left", "right", "proprio"]
     assert meta["env_config"]["extra_obs"] == [] and meta["env_config"]["obs_mode"] == "stereo_rgb"
     assert meta["evaluation"]["episodes"] == 2
+    import hashlib
+
+    assert meta["sha256"] == hashlib.sha256((tmp_path / "ship" / "tiny.pt2").read_bytes()).hexdigest()
+    assert meta["recipe"] == {"script": "algos/dagger.py", "name": None, "overrides": []} and meta["cpu"]
+    assert meta["git_commit"] is None or len(meta["git_commit"]) >= 40
     program = load_policy((tmp_path / "ship" / "tiny.pt2").read_bytes())
     spaces = key_spaces(checkpoints.env_config(meta["env_config"]))
     obs = {k: torch.as_tensor(spaces[k].sample()[None].repeat(3, 0)) for k in meta["policy_keys"]}
