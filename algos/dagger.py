@@ -227,9 +227,10 @@ def task_config(args: Args, teacher_keys, teacher_cfg: EnvConfig) -> EnvConfig:
     shared = [s.name for s in sensors_of_keys(student_keys) if s in sensors_of_keys(teacher_keys)
               and getattr(base.sensors, s.name) != getattr(teacher_cfg.sensors, s.name)]
     if shared:
-        raise ValueError(f"the student and the teacher both read sensor {shared[0]!r}, with different configurations "
-                         f"(student {getattr(base.sensors, shared[0])}, teacher {getattr(teacher_cfg.sensors, shared[0])}"
-                         f"): one sensor renders one view; give the student the teacher's or another sensor")
+        name = shared[0]
+        raise ValueError(f"the student and the teacher both read sensor {name!r}, with different configurations "
+                         f"(student {getattr(base.sensors, name)}, teacher {getattr(teacher_cfg.sensors, name)}): "
+                         f"one sensor renders one view; give the student the teacher's or another sensor")
     extra = tuple(dict.fromkeys(k for k in (*teacher_keys, "state") if k not in student_keys and k != "proprio"))
     cfg = with_policy_view(dataclasses.replace(base, obs_mode=mode, extra_obs=extra), teacher_cfg, teacher_keys)
     check_task(teacher_cfg, cfg, teacher_keys, who="the teacher")

@@ -61,7 +61,7 @@ def framing(cfg: EnvConfig, n: int = 9) -> dict:
         out[f"goal_box_{half}_half_in_view"] = float(in_camera_view(cfg, _grid(lo, hi, n)).mean())
     for name, centre in centres.items():
         depth = project_to_camera(cfg, centre[None])[1][0]
-        out[f"object_px_at_{name}_centre"] = round(float(OBJECT_SIZE * focal_length_px(cfg) / depth), 2)
+        out[f"object_px_at_{name}_centre"] = round(float(OBJECT_SIZE * focal_length_px(cfg.sensors.depth) / depth), 2)
     return out
 
 

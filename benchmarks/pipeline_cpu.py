@@ -24,7 +24,7 @@ from _common import distil_or_reuse, emit, load_script, machine  # noqa: E402
 from plot_curves import plot_students  # noqa: E402
 
 from dexgrasp_env import checkpoints  # noqa: E402
-from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig  # noqa: E402
+from dexgrasp_env.config import CameraConfig, EnvConfig, SensorsConfig  # noqa: E402
 from dexgrasp_env.evaluation import run_episodes  # noqa: E402
 from dexgrasp_env.models import load_policy  # noqa: E402
 from dexgrasp_env.pretrained import policy_id  # noqa: E402
@@ -95,7 +95,8 @@ def main() -> None:
     for name, row in rows.items():
         if name != "teacher":
             row["student_over_teacher_success"] = round(row["success_rate"] / max(teacher["success_rate"], 1e-9), 3)
-    result = {"machine": machine(), "teacher": args.teacher, "teacher_id": policy_id(args.teacher), "image_size": args.size, "seed": args.seed,
+    result = {"machine": machine(), "teacher": args.teacher, "teacher_id": policy_id(args.teacher),
+              "image_size": args.size, "seed": args.seed,
               "num_envs": args.num_envs, "results": rows, "curves": curves}
     if args.out:
         stem = os.path.splitext(args.out)[0]

@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, load_script, machine  # noqa: E402
 
-from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig, PoolConfig, RewardConfig  # noqa: E402
+from dexgrasp_env.config import CameraConfig, EnvConfig, PoolConfig, RewardConfig, SensorsConfig  # noqa: E402
 
 PRESETS = {
     # the reaching part of the task (lift and goal terms off) at 48x48, so that CPU minutes show learning

@@ -116,7 +116,8 @@ def measure_ppo(env_id: str, num_envs: int, width: int, height: int, updates: in
     base = ppo.Args(env_id=env_id, num_envs=num_envs, progress=False, eval_episodes=1,
                     checkpoint_interval=10**9, run_dir=os.path.join("/tmp", f"dexgrasp-ppo-throughput-{os.getpid()}"))
     base = dataclasses.replace(base, env=dataclasses.replace(
-        base.env, sensors=SensorsConfig.static(dataclasses.replace(base.env.sensors.depth, width=width, height=height))))
+        base.env, sensors=SensorsConfig.static(dataclasses.replace(base.env.sensors.depth, width=width,
+                                                                   height=height))))
     runs: dict = {v: [] for v in variants}
     for _ in range(rounds):
         for v in variants:

@@ -1,10 +1,11 @@
 """dexgrasp_env: dexterous grasping from pixels on MuJoCo Warp, with a disaggregated simulator pool.
 
-Importing this package registers three Gymnasium environments and starts nothing:
+Importing this package registers four Gymnasium environments and starts nothing:
 
 * ``DexGrasp-State-v0``: privileged state vector (the teacher's view).
 * ``DexGrasp-Depth-v0``: one depth image and proprioception.
 * ``DexGrasp-StereoRGB-v0``: two RGB images (6 cm stereo baseline) and proprioception.
+* ``DexGrasp-WristDepth-v0``: the depth camera on the wrist and proprioception.
 
 ``gymnasium.make(id)`` gives one environment with numpy observations;
 ``gymnasium.make_vec(id, num_envs=N, sim_devices=[...], learner_device=...)`` gives a

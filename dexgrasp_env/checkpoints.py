@@ -76,11 +76,12 @@ def env_config(data: dict):
     and the stereo pair; it becomes both sensors' configuration (``sensors.depth`` and ``sensors.stereo``).
     """
     from dexgrasp_env.config import EnvConfig
+    from dexgrasp_env.sensors import STATIC_SENSORS
 
     data = dict(data)
     if "camera" in data:
         rig = data.pop("camera")
-        data["sensors"] = {**data.get("sensors", {}), "depth": rig, "stereo": rig}
+        data["sensors"] = {**data.get("sensors", {}), **{name: rig for name in STATIC_SENSORS}}
     return from_plain(EnvConfig, data)
 
 

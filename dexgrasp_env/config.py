@@ -21,8 +21,8 @@ from dexgrasp_env.sensors import (
     IMAGE_KEYS, OBS_MODE_SENSORS, SENSOR_BY_NAME, STATIC_SENSORS, CameraConfig, SensorsConfig, sensors_of_keys,
 )
 
-ObsMode = Literal["state", "depth", "stereo_rgb", "wrist_depth"]
-ExtraKey = Literal["state", "depth", "left", "right", "wrist_depth"]
+ObsMode = Literal[tuple(OBS_MODE_SENSORS)]  # "state", "depth", "stereo_rgb", "wrist_depth"
+ExtraKey = Literal[("state",) + IMAGE_KEYS]  # "state" and every sensor's keys
 AutoresetMode = Literal["next_step", "same_step", "disabled"]
 Backend = Literal["auto", "mujoco", "warp"]
 ActionMode = Literal["palm_synergy", "joint"]
@@ -131,9 +131,18 @@ class RandomizationConfig:
     camera_rotation_noise_deg: float | None = None
     """Per-axis uniform rotation of every sensor about its own centre (degrees), e.g. 3.0."""
     depth_noise_std: float | None = None
-    """Gaussian noise on depth pixels that hit something (m), e.g. 0.005; misses stay at the far end."""
+    """Gaussian noise on depth pixels that hit something (m), e.g. 0.005; misses stay at the far end. The depth
+    camera's model: :mod:`dexgrasp_env.depth_noise`."""
     depth_dropout: float | None = None
     """Probability that a depth pixel is dropped (no return: it reads the far end, like a miss), e.g. 0.02."""
+    depth_edge_noise_px: float | None = None
+    """Standard deviation (pixels) of the displacement from which each depth pixel reads: ragged edges, e.g. 0.5."""
+    depth_disparity_noise: float | None = None
+    """Standard deviation (m) at 1 m of depth noise growing with the square of the distance, e.g. 0.003."""
+    depth_random_value: float | None = None
+    """Probability that a depth pixel reads a uniform random depth in range, e.g. 0.003."""
+    depth_sticks: float | None = None
+    """Probability that a depth pixel starts a short horizontal run reading one random depth, e.g. 0.00025."""
     light_scale: Range | None = None
     """Scale of the lights' diffuse intensity, e.g. (0.5, 1.5)."""
     color_noise: float | None = None
@@ -151,11 +160,14 @@ class RandomizationConfig:
 
     @staticmethod
     def full() -> RandomizationConfig:
-        """The ranges the paper reaches at the end of its curriculum."""
+        """The ranges the paper reaches at the end of its curriculum, with the depth camera's model of
+        :mod:`dexgrasp_env.depth_noise` (DextrAH's probabilities; its parts beyond Gaussian noise and dropout
+        since 2026-12-07: records before then measured ``full()`` without them)."""
         return RandomizationConfig(
             object_mass_scale=(0.5, 3.0), object_size_scale=(0.85, 1.15), friction=(0.3, 1.2),
             actuator_gain_scale=(0.5, 2.0), camera_position_noise=0.03, camera_rotation_noise_deg=3.0,
-            depth_noise_std=0.005, depth_dropout=0.02, light_scale=(0.5, 1.5), color_noise=0.15,
+            depth_noise_std=0.005, depth_dropout=0.02, depth_edge_noise_px=0.5, depth_disparity_noise=0.003,
+            depth_random_value=0.0125 / 4, depth_sticks=0.001 / 4, light_scale=(0.5, 1.5), color_noise=0.15,
             object_push_velocity=0.3, joint_pos_noise=0.08, object_pos_noise=0.03,
         )
 
@@ -163,6 +175,11 @@ class RandomizationConfig:
     def none() -> RandomizationConfig:
         """No randomization at all (nominal physics, clean observations)."""
         return RandomizationConfig(object_mass_scale=None, object_size_scale=None, friction=None)
+
+
+DEPTH_NOISE_FIELDS: tuple[str, ...] = ("depth_noise_std", "depth_dropout", "depth_edge_noise_px",
+                                       "depth_disparity_noise", "depth_random_value", "depth_sticks")
+"""The fields of :class:`RandomizationConfig` that make up the depth camera's model."""
 
 
 @dataclass(frozen=True)
@@ -252,7 +269,8 @@ class EnvConfig:
 
     obs_mode: ObsMode = "state"
     """Policy observation: ``state`` (privileged vector), ``depth``, ``stereo_rgb`` or ``wrist_depth`` (its
-    sensors: :data:`dexgrasp_env.sensors.OBS_MODE_SENSORS`). Set by the registered id: ``gym.make(id)``, and ``--env-id`` in the scripts, which replaces a value given here."""
+    sensors: :data:`dexgrasp_env.sensors.OBS_MODE_SENSORS`). Set by the registered id: ``gym.make(id)``, and
+    ``--env-id`` in the scripts, which replaces a value given here."""
     extra_obs: tuple[ExtraKey, ...] = ()
     """Further keys rendered from the same world in the same step, e.g. ``("state",)`` for an
     asymmetric critic or a teacher, ``("depth",)`` for a depth teacher of a stereo student (rendered by its

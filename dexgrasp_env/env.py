@@ -32,7 +32,7 @@ class DexGraspEnv(gym.Env):
     """Grasp an object from the table and lift it to a goal with a Kuka iiwa 14 and an Allegro hand.
 
     Args:
-        obs_mode: ``"state"``, ``"depth"`` or ``"stereo_rgb"`` (set by the registered id).
+        obs_mode: ``"state"``, ``"depth"``, ``"stereo_rgb"`` or ``"wrist_depth"`` (set by the registered id).
         config: A full :class:`~dexgrasp_env.config.EnvConfig`; overrides ``obs_mode`` and ``**overrides``.
         render_mode: ``None`` or ``"rgb_array"`` (a person's view of the scene with the goal marker).
         device: Simulation device, ``"cpu"`` (default) or ``"cuda:<k>"``.

@@ -40,7 +40,8 @@ def recipe_cli(cls: type[T], recipes: Recipes, doc: str, script: str, argv: list
     argv = list(sys.argv[1:] if argv is None else argv)
     name = argv.pop(0) if argv and argv[0] in recipes else None
     if name is None and argv and not argv[0].startswith("-"):
-        sys.exit(f"unknown recipe {argv[0]!r}; expected one of: {', '.join(recipes)}\n\n{recipes_help(recipes, script)}")
+        sys.exit(f"unknown recipe {argv[0]!r}; expected one of: {', '.join(recipes)}\n\n"
+                 f"{recipes_help(recipes, script)}")
     default = recipes[name][1] if name else cls()
     header = f"recipe {name!r}: {recipes[name][0]}\n\n" if name else ""
     args = tyro.cli(cls, default=default, args=argv,

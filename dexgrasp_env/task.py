@@ -32,7 +32,8 @@ import torch
 
 from dexgrasp_env import rng
 from dexgrasp_env.actions import action_dim, make_action_map
-from dexgrasp_env.config import AUTORESET_MODES, EnvConfig
+from dexgrasp_env.config import AUTORESET_MODES, DEPTH_NOISE_FIELDS, EnvConfig
+from dexgrasp_env.depth_noise import corrupt_depth
 from dexgrasp_env.randomization import STEP_DRAWS, Randomizer, split_draws
 from dexgrasp_env.rewards import (
     divergence_limits, has_diverged, in_success_region, is_lifted, object_lost, reward_terms,
@@ -48,7 +49,6 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 
 
 #: Uniform-number slots of the per-step image noise (far from the :data:`STEP_DRAWS` slots).
-_DEPTH_NOISE_SLOT, _DEPTH_DROPOUT_SLOT, _DEPTH_STREAM = 1 << 24, 1 << 25, 1 << 26
 
 
 class GraspTask:
@@ -119,6 +119,7 @@ class GraspTask:
         self._scale_row = torch.tensor(list(cfg.reward.scales().values()), **f32)
         rc = cfg.randomization
         self._obs_noise = rc.joint_pos_noise is not None or rc.object_pos_noise is not None
+        self._depth_noise = any(getattr(rc, f) is not None for f in DEPTH_NOISE_FIELDS)
         # the last observation: a next_step reset and a diverged world's last valid view need it
         self._obs: dict[str, torch.Tensor] | None = None
 
@@ -373,27 +374,11 @@ class GraspTask:
         return torch.cat([points.flatten(1), self.object_block[:, -2:]], dim=-1)
 
     def _process_depth(self, raw: torch.Tensor, depth_range: tuple[float, float], stream: int = 0) -> torch.Tensor:
-        """Metres in ``[near, far]``: misses read as far; optional noise on hits, then dropout.
-
-        Dropped pixels read as far, like misses: a depth sensor's invalid return carries no
-        distance, and the far end is the one value the observation already uses for "nothing
-        measured here". (Writing 0 would put them outside ``[near, far]`` and plant near spikes many
-        times the object's contrast.) Noise is added to hits only: a miss has no distance to perturb.
-        Each depth sensor (``stream``: its index in :data:`~dexgrasp_env.sensors.DEPTH_KEYS`) draws its own noise.
-        """
-        near, far = depth_range
-        rc = self.cfg.randomization
-        hit = raw > 0
-        depth = torch.where(hit, raw, torch.full_like(raw, far))
-        n, h, w = depth.shape
-        key = self._noise_key() if rc.depth_noise_std is not None or rc.depth_dropout is not None else None
-        if rc.depth_noise_std is not None:
-            noise = rng.normal(key, h * w, _DEPTH_NOISE_SLOT + stream * _DEPTH_STREAM).view(n, h, w)
-            depth = depth + (noise * (rc.depth_noise_std * self.difficulty)).masked_fill(~hit, 0.0)
-        if rc.depth_dropout is not None:
-            drop = rng.uniform(key, h * w, _DEPTH_DROPOUT_SLOT + stream * _DEPTH_STREAM).view(n, h, w) < (rc.depth_dropout * self.difficulty)
-            depth = depth.masked_fill(drop, far)
-        return depth.clamp(near, far)
+        """The depth sensor's image (:func:`~dexgrasp_env.depth_noise.corrupt_depth`: misses and dropped pixels
+        read the far end, noise on hits only). Each depth sensor (``stream``: its index in
+        :data:`~dexgrasp_env.sensors.DEPTH_KEYS`) draws its own noise."""
+        key = self._noise_key() if self._depth_noise else None
+        return corrupt_depth(raw, depth_range, self.cfg.randomization, self.difficulty, key, stream)
 
     def close(self) -> None:
         """Release the simulator's native resources (see :meth:`~dexgrasp_env.sim.base.Simulator.close`)."""

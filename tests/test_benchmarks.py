@@ -20,8 +20,9 @@ def test_gpu_suite_runs_at_tiny_sizes_on_the_cpu(tmp_path):
     files = {os.path.basename(p).split("_")[0]: p for p in glob.glob(str(tmp_path / "*_cpu_*.json"))}
     assert set(files) == {"throughput", "pool", "capacity", "ppo"}, files
     throughput = json.load(open(files["throughput"]))
-    assert {r["env_id"] for r in throughput["results"]} == {"DexGrasp-State-v0", "DexGrasp-Depth-v0",
-                                                            "DexGrasp-StereoRGB-v0"}
+    from dexgrasp_env.config import ENV_IDS
+
+    assert {r["env_id"] for r in throughput["results"]} == set(ENV_IDS)
     assert all(r["backend"] == "warp" and r["env_steps_per_s"] > 0 for r in throughput["results"])
     ppo = json.load(open(files["ppo"]))
     assert ppo["device"] == "cpu" and ppo["final"]["sps"] > 0 and ppo["curve"]
@@ -89,8 +90,12 @@ def test_stereo_comparison_task_is_the_teachers_task_with_appearance_noise():
     other = dict(teachers, joint=dataclasses.replace(teachers["state-teacher"], action_mode="joint"))
     with pytest.raises(ValueError, match="teacher 'joint' was trained with action_mode='joint'"):
         sc.comparison_task(other, 64, True)
-    with pytest.raises(ValueError, match="teacher 'depth-teacher' reads 64x64 depth; --size is 32"):
-        sc.comparison_task(teachers, 32, True)
+    # students at another size: each teacher keeps its own view (dagger.task_config renders it beside theirs)
+    small = sc.comparison_task(teachers, 32, True)
+    assert small.sensors.stereo.width == 32
+    args = dagger.Args(teacher="depth-teacher", env_id="DexGrasp-StereoRGB-v0", use_teacher_task=False, env=small)
+    _, keys, depth_cfg = dagger.load_teacher("depth-teacher", "cpu")
+    assert dagger.task_config(args, keys, depth_cfg).sensors.depth == depth_cfg.sensors.depth
     arms = {"s": {"success_mean": 0.5, "success_min": 0.4, "success_max": 0.6},
             "d": {"success_mean": 0.8, "success_min": 0.7, "success_max": 0.9}}
     assert sc.outcome(arms, "s", "d").startswith("the paper's claim holds")

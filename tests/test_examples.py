@@ -20,7 +20,7 @@ def run(*cmd, timeout=600):
 
 def test_quickstart(tmp_path):
     run("examples/quickstart.py", "--out", str(tmp_path), "--steps", "3", "--width", "48", "--height", "36")
-    for name in ("depth.png", "stereo.png", "person_view.png"):
+    for name in ("depth.png", "stereo.png", "person_view.png", "wrist_depth.png", "sensors.png"):
         assert (tmp_path / name).stat().st_size > 100
 
 
@@ -42,12 +42,13 @@ def test_sb3_ppo(tmp_path):
 
 
 def test_view_policy_from_a_ppo_checkpoint(tmp_path):
-    from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig
+    from dexgrasp_env.config import CameraConfig, EnvConfig, SensorsConfig
     from tests.algos.conftest import load_script
 
     ppo = load_script("ppo")
     ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", num_envs=2, total_timesteps=32, run_dir=str(tmp_path / "run"),
-                      env=EnvConfig(episode_length_s=0.3, sensors=SensorsConfig.static(CameraConfig(width=32, height=32))), progress=False,
+                      env=EnvConfig(episode_length_s=0.3,
+                                    sensors=SensorsConfig.static(CameraConfig(width=32, height=32))), progress=False,
                       eval_episodes=2))
     video = tmp_path / "policy.mp4"
     out = run("examples/view_policy.py", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(video),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dexgrasp_env.config import EnvConfig, RandomizationConfig, make_env_config
+from dexgrasp_env.config import RandomizationConfig, make_env_config
 from dexgrasp_env.robot import objects
 from dexgrasp_env.robot.scene import build_spec, look_at_quat
 from dexgrasp_env.sensors import IMAGE_KEYS, SENSORS, CameraConfig

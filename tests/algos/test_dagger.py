@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dexgrasp_env import checkpoints
-from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig
+from dexgrasp_env.config import CameraConfig, EnvConfig, SensorsConfig
 from dexgrasp_env.spaces import key_spaces
 from tests.algos.conftest import ROOT, load_script
 from tests.algos.test_ppo import assert_every_flag_explained
@@ -147,7 +147,8 @@ def test_ship_policy_ships_a_dagger_student_without_its_teachers_keys(tmp_path, 
     teacher's extra keys, evaluated on that task."""
     run = tmp_path / "run"
     dagger.main(_args(run, state_teacher, env_id="DexGrasp-StereoRGB-v0", num_envs=4, total_timesteps=4 * 16,
-                      eval_episodes=0, env=EnvConfig(episode_length_s=0.5, sensors=SensorsConfig.static(CameraConfig(width=32, height=32)))))
+                      eval_episodes=0, env=EnvConfig(episode_length_s=0.5,
+                                                     sensors=SensorsConfig.static(CameraConfig(width=32, height=32)))))
     out = subprocess.run([sys.executable, "benchmarks/ship_policy.py", str(run / "checkpoint.pt"), "--name", "tiny",
                           "--eval-seeds", "1", "--eval-episodes", "2", "--policy-dir", str(tmp_path / "ship")],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)

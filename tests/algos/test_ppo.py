@@ -15,7 +15,7 @@ import torch
 
 import dexgrasp_env  # noqa: F401
 from dexgrasp_env import checkpoints
-from dexgrasp_env.config import CameraConfig, SensorsConfig, EnvConfig, PoolConfig, RewardConfig
+from dexgrasp_env.config import CameraConfig, EnvConfig, PoolConfig, RewardConfig, SensorsConfig
 from dexgrasp_env.models import load_policy
 from dexgrasp_env.spaces import key_spaces
 from tests.algos.conftest import ROOT, load_script
@@ -235,7 +235,7 @@ def test_cli_help_explains_every_flag():
                          text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0
     for flag in ("--env-id", "--num-envs", "--total-timesteps", "--sim-devices", "--learner-device", "--seed",
-                 "--resume", "--track", "--capture-video", "--eval-checkpoint", "--env.camera.width",
+                 "--resume", "--track", "--capture-video", "--eval-checkpoint", "--env.sensors.depth.width",
                  "--env.backend", "--env.action-mode", "--time-limit-s"):
         assert flag in out.stdout
     assert_every_flag_explained(out.stdout)
