@@ -35,7 +35,8 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-import dexgrasp_env  # noqa: F401  (registers the ids)
+import dexgrasp_env  # (registers the ids)
+import dexgrasp_env.pretrained
 from dexgrasp_env import checkpoints
 from dexgrasp_env.actions import action_space
 from dexgrasp_env.compatibility import check_task
@@ -133,9 +134,10 @@ class Args:
     resume: str | None = None
     """checkpoint to continue from: parameters, optimiser, normalisers, step counts, every random stream"""
     init_actor: str | None = None
-    """start the actor (encoder, normalisers, head, log-std) from this checkpoint of algos/dagger.py or algos/ppo.py
-    and train on its task (its --env config; --env-id must match its observation mode): PPO fine-tuning of a
-    distilled student. The critic starts from scratch"""
+    """start the actor (encoder, normalisers, head, log-std) from this checkpoint of algos/dagger.py or algos/ppo.py,
+    or from a shipped policy (its name), and train on its task (its --env config; --env-id must match its
+    observation mode): PPO fine-tuning of a distilled student, or a second stage of a PPO run. The critic starts
+    from scratch"""
     anchor_coef: float = 0.0
     """with --init-actor: weight of a KL penalty that holds the policy near the initial (distilled) actor, a frozen
     copy; PPO's updates are noisy, and without it the fine-tuned student drifts from what it had learned"""
@@ -236,18 +238,25 @@ def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device, actor_state
 
 
 def initial_actor(path: str, env_id: str) -> tuple[dict, EnvConfig]:
-    """The actor's state dict and the task of a ``dagger.py`` or ``ppo.py`` checkpoint (``--init-actor``)."""
-    ckpt = checkpoints.load(path)
-    kind = ckpt.get("kind")
-    if kind not in ("dagger", "ppo"):
-        raise ValueError(f"--init-actor {path} is not a checkpoint of algos/dagger.py or algos/ppo.py (kind {kind!r})")
-    cfg = checkpoints.env_config(ckpt["env_config"])
+    """The actor's state dict and the task of a ``dagger.py`` or ``ppo.py`` checkpoint, or of a shipped policy
+    (its exported program holds the same parameters and running statistics), for ``--init-actor``."""
+    if not os.path.exists(path) and path in dexgrasp_env.pretrained.available():
+        policy, cfg = dexgrasp_env.load_pretrained(path)
+        state, kind = dict(policy.program.state_dict()), "shipped"
+    else:
+        ckpt = checkpoints.load(path)
+        kind = ckpt.get("kind")
+        if kind not in ("dagger", "ppo"):
+            raise ValueError(f"--init-actor {path} is not a checkpoint of algos/dagger.py or algos/ppo.py (kind "
+                             f"{kind!r}) nor a shipped policy ({', '.join(dexgrasp_env.pretrained.available())})")
+        cfg = checkpoints.env_config(ckpt["env_config"])
+        prefix = "actor."
+        state = ckpt["student"] if kind == "dagger" else ckpt["agent"]
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if cfg.obs_mode != ENV_IDS[env_id]:
         raise ValueError(f"--init-actor {path} acts on obs_mode={cfg.obs_mode!r}, but --env-id {env_id} is "
                          f"{ENV_IDS[env_id]!r}")
-    prefix = "actor."
-    state = ckpt["student"] if kind == "dagger" else ckpt["agent"]
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, cfg
+    return state, cfg
 
 
 def env_config(args: Args) -> EnvConfig:
@@ -561,7 +570,9 @@ def main(args: Args) -> dict:
                             success=f"{stats.get('success_rate', float('nan')):.2f}")
             if (args.eval_interval and update % args.eval_interval == 0) or last:
                 result = evaluate(agent.actor, env_cfg, args, device)
-                curve.append({"global_step": global_step, "wall_time_s": round(wall, 1), **result})
+                curve.append({"global_step": global_step, "wall_time_s": round(wall, 1), **result,
+                              "difficulty": float(getattr(envs, "difficulty", 1.0)),
+                              "train_success_rate": stats.get("success_rate")})
                 for k in ("success_rate", "lifted_rate", "mean_return"):
                     writer.add_scalar(f"eval/{k}", result[k], global_step)
                     writer.add_scalar(f"eval_by_wall_time/{k}", result[k], int(wall))
@@ -623,6 +634,13 @@ RECIPES = {
              env=EnvConfig(sensors=SensorsConfig(depth=CameraConfig(width=32, height=32, fovy=30.0,
                                                                     target=(0.6, 0.0, 0.18))),
                            reward=RewardConfig(goal_sharpness=5.0, success=2.0), **CPU_TEACHER))),
+    "depth-robust": (
+        "depth-scratch's second stage: PPO under ADR towards RandomizationConfig.full() (camera pose 3 cm / 3 deg, "
+        "the depth camera model, physics, pushes, observation noise), 1 h on 2 CPU cores",
+        Args(env_id="DexGrasp-Depth-v0", init_actor="depth-scratch", adr=True, num_envs=256, gamma=0.99,
+             critic_warmup_updates=20, learning_rate=1e-4, max_learning_rate=3e-4, separate_grad_clip=True,
+             aux_coef=1.0, bf16=True, total_timesteps=20_000_000, time_limit_s=3600, eval_interval=25,
+             eval_episodes=64, checkpoint_interval=25, run_dir="runs/depth-robust")),
     "depth-teacher": (
         "PPO fine-tuning (KL-anchored) of the DAgger depth student `dagger.py depth-student`, 30 min on 2 CPU "
         "cores (shipped: depth-teacher)",

@@ -76,7 +76,7 @@ def _tiny_dagger(name: str, run_dir, **kw) -> dict:
                                            env=dataclasses.replace(args.env, episode_length_s=0.3), **kw))
 
 
-@pytest.mark.parametrize("name", ["state-teacher", "state-teacher-v1", "depth-scratch"])
+@pytest.mark.parametrize("name", ["state-teacher", "state-teacher-v1", "depth-scratch", "depth-robust"])
 def test_ppo_recipe_runs_two_updates(name, tmp_path):
     stats = _tiny_ppo(name, tmp_path)
     assert stats["global_step"] == 64
