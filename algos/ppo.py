@@ -44,7 +44,9 @@ from dexgrasp_env.config import (
     ENV_IDS, REWARD_TERMS, CameraConfig, EnvConfig, PoolConfig, RandomizationConfig, RewardConfig, SensorsConfig,
 )
 from dexgrasp_env.evaluation import run_episodes
-from dexgrasp_env.models import GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy
+from dexgrasp_env.models import (
+    GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy, widen_depth_input,
+)
 from dexgrasp_env.recipes import recipe_cli
 from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, obs_groups
 from dexgrasp_env.vector import serve_worker
@@ -122,6 +124,11 @@ class Args:
     """convolutions in the channels-last layout (on CPU the convolutions run about 2x and the learner phase 1.3x
     faster; --no-channels-last is the NCHW layout of earlier versions, for comparison: `benchmarks/throughput.py
     --ppo`)"""
+    depth_encoding: Literal["pixel", "masked"] = "pixel"
+    """how depth reaches the CNN: `pixel` (per-pixel running normalisation; every policy before 2026-12-07) or
+    `masked` (the same, with pixels that returned nothing filled with their mean and marked in a second channel:
+    dropped pixels stop looking like objects; `dexgrasp_env.models.fill_missing`). An --init-actor of the `pixel`
+    encoding starts `masked` as the same function (the mask channel's weights start at zero)"""
     bf16: bool = False
     """bf16: on CUDA, autocast of the forward passes; on CPU, of the image encoders only (their convolutions are
     the learner's cost and run 1.5-2x faster in bf16 on a CPU with AVX512-BF16 or AMX; the heads and the
@@ -173,11 +180,12 @@ class Agent(nn.Module):
     """Gaussian actor on the policy keys; critic on the privileged state when there is one."""
 
     def __init__(self, spaces: dict, policy_keys, critic_keys, n_actions: int, init_log_std: float = 0.0,
-                 hide: dict | None = None, aux: bool = False, channels_last: bool = True):
+                 hide: dict | None = None, aux: bool = False, channels_last: bool = True,
+                 depth_encoding: str = "pixel"):
         super().__init__()
-        self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, hide=hide, channels_last=channels_last), n_actions,
-                                   init_log_std)
-        self.critic_enc = ObsEncoder(spaces, critic_keys, channels_last=channels_last)
+        self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, hide=hide, channels_last=channels_last,
+                                              depth_encoding=depth_encoding), n_actions, init_log_std)
+        self.critic_enc = ObsEncoder(spaces, critic_keys, channels_last=channels_last, depth_encoding=depth_encoding)
         self.critic = layer_init(nn.Linear(self.critic_enc.out_dim, 1), std=1.0)
         self.value_norm = RunningMeanStd(())
         # --aux-coef: the object's position from the actor's features (not exported with the actor)
@@ -231,9 +239,9 @@ def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device, actor_state
         raise ValueError(f"--aux-coef {args.aux_coef} needs the privileged state (its target), which the critic "
                          f"reads only with --asymmetric-critic; the critic's keys are {critic_keys}")
     agent = Agent(spaces, groups["policy"], critic_keys, n_actions, args.init_log_std, hide,
-                  aux=args.aux_coef > 0, channels_last=args.channels_last).to(device)
+                  aux=args.aux_coef > 0, channels_last=args.channels_last, depth_encoding=args.depth_encoding).to(device)
     if actor_state is not None:
-        agent.actor.load_state_dict(actor_state)
+        agent.actor.load_state_dict(widen_depth_input(actor_state, agent.actor))
     return agent
 
 
@@ -639,7 +647,7 @@ RECIPES = {
         "the depth camera model, physics, pushes, observation noise), 1 h on 2 CPU cores",
         Args(env_id="DexGrasp-Depth-v0", init_actor="depth-scratch", adr=True, num_envs=256, gamma=0.99,
              critic_warmup_updates=20, learning_rate=1e-4, max_learning_rate=3e-4, separate_grad_clip=True,
-             aux_coef=1.0, bf16=True, total_timesteps=20_000_000, time_limit_s=3600, eval_interval=25,
+             aux_coef=1.0, bf16=True, depth_encoding="masked", total_timesteps=20_000_000, time_limit_s=3600, eval_interval=50,
              eval_episodes=64, checkpoint_interval=25, run_dir="runs/depth-robust")),
     "depth-teacher": (
         "PPO fine-tuning (KL-anchored) of the DAgger depth student `dagger.py depth-student`, 30 min on 2 CPU "

@@ -184,6 +184,20 @@ def fill_missing(x: torch.Tensor, mean: torch.Tensor, far: float) -> tuple[torch
     return torch.where(missing, mean.expand_as(x), x), missing.to(x.dtype)
 
 
+def widen_depth_input(state: dict, actor: nn.Module) -> dict:
+    """An actor's state dict of the ``pixel`` depth encoding, made loadable into ``actor`` of the ``masked`` one:
+    the first convolution of each masked depth key gets zero weights for the mask channel, so the widened actor
+    computes what the old one did wherever no pixel is missing (a second training stage under sensor noise starts
+    from the policy it continues). Other state dicts come back unchanged."""
+    out = dict(state)
+    for k in getattr(actor.encoder, "depth_far", {}):
+        name = f"encoder.images.{k}.conv.0.0.weight"
+        target = actor.state_dict()[name]
+        if name in out and out[name].shape[1] + 1 == target.shape[1]:
+            out[name] = torch.cat([out[name], torch.zeros_like(out[name][:, :1])], dim=1)
+    return out
+
+
 class ObsEncoder(nn.Module):
     """Observation keys to one feature vector: vector keys and depth normalised by running statistics
     (depth per pixel, :data:`DEPTH_STD_FLOOR`), images through a CNN, a stereo pair through
