@@ -41,7 +41,8 @@ from dexgrasp_env import checkpoints
 from dexgrasp_env.actions import action_space
 from dexgrasp_env.compatibility import check_task
 from dexgrasp_env.config import (
-    ENV_IDS, REWARD_TERMS, CameraConfig, EnvConfig, PoolConfig, RandomizationConfig, RewardConfig, SensorsConfig,
+    ENV_IDS, REWARD_TERMS, CameraConfig, CurriculumConfig, EnvConfig, PoolConfig, RandomizationConfig, RewardConfig,
+    SensorsConfig,
 )
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import (
@@ -323,9 +324,10 @@ def main(args: Args) -> dict:
     np.random.seed(args.seed + rank)
     torch.manual_seed(args.seed)  # the same initial policy on every rank
     actor_state = None
-    if args.init_actor:  # fine-tuning: the distilled actor's task, extra keys chosen here (the critic's)
+    if args.init_actor:  # fine-tuning: the actor's task; extra keys (the critic's) and the curriculum are this run's
         actor_state, task = initial_actor(args.init_actor, args.env_id)
-        args = dataclasses.replace(args, env=dataclasses.replace(task, extra_obs=()))
+        rc = dataclasses.replace(task.randomization, curriculum=args.env.randomization.curriculum)
+        args = dataclasses.replace(args, env=dataclasses.replace(task, extra_obs=(), randomization=rc))
     env_cfg = env_config(args)
     if args.init_actor:
         check_task(task, env_cfg, obs_groups(env_cfg)["policy"], who=f"--init-actor {args.init_actor}")
@@ -646,9 +648,11 @@ RECIPES = {
         "depth-scratch's second stage: PPO under ADR towards RandomizationConfig.full() (camera pose 3 cm / 3 deg, "
         "the depth camera model, physics, pushes, observation noise), 1 h on 2 CPU cores",
         Args(env_id="DexGrasp-Depth-v0", init_actor="depth-scratch", adr=True, num_envs=256, gamma=0.99,
-             critic_warmup_updates=20, learning_rate=1e-4, max_learning_rate=3e-4, separate_grad_clip=True,
-             aux_coef=1.0, bf16=True, depth_encoding="masked", total_timesteps=20_000_000, time_limit_s=3600, eval_interval=50,
-             eval_episodes=64, checkpoint_interval=25, run_dir="runs/depth-robust")),
+             critic_warmup_updates=20, learning_rate=5e-5, max_learning_rate=1e-4, anchor_coef=1.0, ent_coef=0.0,
+             separate_grad_clip=True, aux_coef=1.0, bf16=True, depth_encoding="masked",
+             env=EnvConfig(randomization=RandomizationConfig(curriculum=CurriculumConfig(threshold=0.3))),
+             total_timesteps=20_000_000, time_limit_s=3600, eval_interval=50, eval_episodes=64,
+             checkpoint_interval=25, run_dir="runs/depth-robust")),
     "depth-teacher": (
         "PPO fine-tuning (KL-anchored) of the DAgger depth student `dagger.py depth-student`, 30 min on 2 CPU "
         "cores (shipped: depth-teacher)",

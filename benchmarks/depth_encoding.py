@@ -23,22 +23,20 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, machine  # noqa: E402
 
-from dexgrasp_env.config import RandomizationConfig, make_env_config  # noqa: E402
+from dexgrasp_env.config import DEPTH_NOISE_FIELDS, RandomizationConfig, make_env_config  # noqa: E402
 from dexgrasp_env.models import DEPTH_ENCODINGS, ObsEncoder  # noqa: E402
 from dexgrasp_env.spaces import STATE_SLICES, key_spaces  # noqa: E402
 from dexgrasp_env.task import GraspTask  # noqa: E402
 
 _FULL = RandomizationConfig.full()
-_SENSOR_FIELDS = ("depth_noise_std", "depth_dropout", "depth_edge_noise_px", "depth_disparity_noise",
-                  "depth_random_value", "depth_sticks")
 PERTURBATIONS = {
     "none": {},
     "camera 1 cm, 1 deg": dict(camera_position_noise=0.01, camera_rotation_noise_deg=1.0),
     "dropout 2%": dict(depth_dropout=0.02),
     "noise 5 mm + dropout 2%": dict(depth_noise_std=0.005, depth_dropout=0.02),
-    "depth camera model": {f: getattr(_FULL, f) for f in _SENSOR_FIELDS},
+    "depth camera model": {f: getattr(_FULL, f) for f in DEPTH_NOISE_FIELDS},
     "camera 3 cm, 3 deg + depth camera model": dict(camera_position_noise=0.03, camera_rotation_noise_deg=3.0,
-                                                     **{f: getattr(_FULL, f) for f in _SENSOR_FIELDS}),
+                                                     **{f: getattr(_FULL, f) for f in DEPTH_NOISE_FIELDS}),
 }
 """Sensor perturbations (fields of ``RandomizationConfig`` on top of nominal physics)."""
 TRAIN_NOISE = "camera 3 cm, 3 deg + depth camera model"

@@ -35,6 +35,15 @@ from dexgrasp_env.pretrained import POLICY_DIR  # noqa: E402
 from dexgrasp_env.spaces import key_spaces  # noqa: E402
 
 MAX_BYTES = 5 * 10**6  # 5 MB: a pixel policy's encoder included
+PRESETS = {
+    "default": RandomizationConfig(), "full": RandomizationConfig.full(),
+    "camera-1cm-1deg": dataclasses.replace(RandomizationConfig(), camera_position_noise=0.01,
+                                           camera_rotation_noise_deg=1.0),
+    "depth-5mm-dropout-2pct": dataclasses.replace(RandomizationConfig(), depth_noise_std=0.005, depth_dropout=0.02),
+}
+"""Randomizations a shipped policy can be evaluated under: EnvConfig's default, the paper's full ranges (with the
+depth camera's model), and the default with one sensor perturbation (how far a pixel policy survives a real
+sensor)."""
 
 
 def compact_export(path: str, ckpt: dict) -> bytes:
@@ -63,10 +72,11 @@ def main() -> None:
     parser.add_argument("--eval-seeds", type=int, default=8,
                         help="record the mean success and lifted rates over this many seeds of --eval-episodes each "
                              "(the training run's own evaluation is one seed)")
-    parser.add_argument("--eval-randomization", nargs="+", default=["shipped"], choices=["shipped", "default", "full"],
+    parser.add_argument("--eval-randomization", nargs="+", default=["shipped"], choices=["shipped", *PRESETS],
                         help="randomization of the recorded evaluations: the shipped config's (its curriculum off, so "
-                             "at its full ranges), EnvConfig's default, or RandomizationConfig.full(); the first is "
-                             "the policy's `evaluation`, all are under `evaluations`")
+                             "at its full ranges), EnvConfig's default, RandomizationConfig.full(), or the default with "
+                             "one sensor perturbation (PRESETS); the first is the policy's `evaluation`, all are "
+                             "under `evaluations`")
     parser.add_argument("--eval-episodes", type=int, default=128, help="episodes of each evaluation seed")
     parser.add_argument("--policy-dir", default=POLICY_DIR, help="where the two files go (the package's policies)")
     parser.add_argument("--object-set", default=None,
@@ -95,7 +105,7 @@ def main() -> None:
     summary_path = os.path.join(os.path.dirname(args.checkpoint), "summary.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
     policy = load_policy(program)
-    presets = {"shipped": cfg.randomization, "default": RandomizationConfig(), "full": RandomizationConfig.full()}
+    presets = {"shipped": cfg.randomization, **PRESETS}
 
     def evaluate(task: EnvConfig, label: str) -> dict:
         task = dataclasses.replace(task, object_assignment="cycle")
