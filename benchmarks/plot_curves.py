@@ -37,7 +37,8 @@ from _common import emit, machine  # noqa: E402
 
 def plot_ppo(curves: dict[str, list], out: str, title: str = "") -> str:
     """Success and lifted rate against steps (left) and wall time (right), one line pair per run."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4 + 0.25 * len(curves)), sharey=True)
+    adr = any(p.get("difficulty", 1.0) < 1.0 for curve in curves.values() for p in curve)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4 + (0.5 if adr else 0.25) * len(curves)), sharey=True)
     for label, curve in curves.items():
         steps = [p["global_step"] / 1e6 for p in curve]
         wall = [p["wall_time_s"] / 60 for p in curve]
@@ -57,9 +58,10 @@ def plot_ppo(curves: dict[str, list], out: str, title: str = "") -> str:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     # below the axes, two entries (success, lifted) per row: inside, long labels hid the curves
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8, frameon=False)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.045 * len(curves) + 0.02, 1, 1))
+    fig.tight_layout(rect=(0, 0.0225 * len(handles) + 0.03, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

@@ -9,6 +9,7 @@ was made (the run's command line, steps, wall time, final evaluation), so that
     python benchmarks/ship_policy.py runs/<run>/best.pt --name <name>   # the run's best evaluation
     python benchmarks/ship_policy.py runs/<dagger run>/checkpoint.pt --name my-student  # a DAgger student
     python benchmarks/ship_policy.py runs/procedural-teacher/best.pt --name my-teacher --object-set primitives
+    python benchmarks/ship_policy.py depth-scratch --add-evaluations full camera-1cm-1deg   # a shipped one, again
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shlex
 import sys
 
 import numpy as np
@@ -63,11 +65,53 @@ def compact_export(path: str, ckpt: dict) -> bytes:
     return export_policy(actor, keys, example)
 
 
+def evaluate_over_seeds(act, task: EnvConfig, seeds: int, episodes: int, label: str) -> dict:
+    """``act`` on ``task`` (every shape in turn) over seeds ``0 .. seeds - 1`` of ``episodes`` episodes each: the
+    mean rates, each seed's, and success per shape."""
+    task = dataclasses.replace(task, object_assignment="cycle")
+    per_seed = [run_episodes(act, task, episodes, seed) for seed in range(seeds)]
+    out = {k: float(np.mean([r[k] for r in per_seed])) for k in ("success_rate", "lifted_rate", "mean_return")}
+    out.update(episodes=episodes * seeds, seeds=list(range(seeds)),
+               success_rate_per_seed=[r["success_rate"] for r in per_seed],
+               lifted_rate_per_seed=[r["lifted_rate"] for r in per_seed],
+               success_by_shape={n: float(np.mean([r["success_by_shape"][n] for r in per_seed]))
+                                 for n in per_seed[0]["success_by_shape"]})
+    print(f"{label}: {out}", flush=True)
+    return out
+
+
+def add_evaluations(name: str, presets: list[str], seeds: int, episodes: int, policy_dir: str) -> None:
+    """Evaluate a shipped policy under more randomizations (:data:`PRESETS`) and add them to its JSON's
+    ``evaluations`` (dated, with the CPU and the commit): how far each shipped policy survives a real sensor."""
+    import datetime
+
+    import dexgrasp_env
+
+    policy, cfg = dexgrasp_env.load_pretrained(name)
+    path = os.path.join(policy_dir, f"{name}.json")
+    with open(path) as f:
+        meta = json.load(f)
+    for preset in presets:
+        result = evaluate_over_seeds(policy, dataclasses.replace(cfg, randomization=PRESETS[preset]), seeds, episodes,
+                                     f"{name}, {preset}")
+        meta.setdefault("evaluations", {})[preset] = {
+            "randomization": preset, **result, "date": datetime.date.today().isoformat(), "cpu": cpu_model(),
+            "git_commit": git_commit(),
+            "command": shlex.join(["python", "benchmarks/ship_policy.py", name, "--add-evaluations", *presets,
+                                   "--eval-seeds", str(seeds), "--eval-episodes", str(episodes)])}
+        with open(path, "w") as f:  # after every preset: a long evaluation keeps what it measured
+            json.dump(meta, f, indent=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint",
-                        help="a checkpoint.pt (the last) or best.pt (the best evaluation) of algos/ppo.py")
-    parser.add_argument("--name", required=True, help="the shipped policy's name")
+                        help="a checkpoint.pt (the last) or best.pt (the best evaluation) of algos/ppo.py; with "
+                             "--add-evaluations, the name of a shipped policy")
+    parser.add_argument("--name", default=None, help="the shipped policy's name")
+    parser.add_argument("--add-evaluations", nargs="+", default=None, choices=list(PRESETS),
+                        help="evaluate the shipped policy named by `checkpoint` under these randomizations and add "
+                             "them to its JSON's evaluations (nothing is re-exported)")
     parser.add_argument("--command", default=None, help="the training command to record")
     parser.add_argument("--eval-seeds", type=int, default=8,
                         help="record the mean success and lifted rates over this many seeds of --eval-episodes each "
@@ -87,6 +131,11 @@ def main() -> None:
                              "training seed's), 'procedural-heldout' (the same generator, seed + 1000: objects the "
                              "policy never saw), 'ycb', 'primitives' or a folder; recorded per set and per object")
     args = parser.parse_args()
+    if args.add_evaluations:
+        add_evaluations(args.checkpoint, args.add_evaluations, args.eval_seeds, args.eval_episodes, args.policy_dir)
+        return
+    if args.name is None:
+        parser.error("--name is required to ship a checkpoint")
     ckpt = checkpoints.load(args.checkpoint)
     trained = checkpoints.env_config(ckpt["env_config"])
     if ckpt.get("kind") == "dagger":  # exported compactly already; its task carries the teacher's keys as extras
@@ -108,17 +157,8 @@ def main() -> None:
     presets = {"shipped": cfg.randomization, **PRESETS}
 
     def evaluate(task: EnvConfig, label: str) -> dict:
-        task = dataclasses.replace(task, object_assignment="cycle")
-        per_seed = [run_episodes(lambda o: policy({k: o[k] for k in keys})[0], task, args.eval_episodes, seed)
-                    for seed in range(args.eval_seeds)]
-        out = {k: float(np.mean([r[k] for r in per_seed])) for k in ("success_rate", "lifted_rate", "mean_return")}
-        out.update(episodes=args.eval_episodes * args.eval_seeds, seeds=list(range(args.eval_seeds)),
-                   success_rate_per_seed=[r["success_rate"] for r in per_seed],
-                   lifted_rate_per_seed=[r["lifted_rate"] for r in per_seed],
-                   success_by_shape={n: float(np.mean([r["success_by_shape"][n] for r in per_seed]))
-                                     for n in per_seed[0]["success_by_shape"]})
-        print(f"{label}: {out}", flush=True)
-        return out
+        return evaluate_over_seeds(lambda o: policy({k: o[k] for k in keys})[0], task, args.eval_seeds,
+                                   args.eval_episodes, label)
 
     evaluations = {p: {"randomization": p, **evaluate(dataclasses.replace(cfg, randomization=presets[p]), p)}
                    for p in args.eval_randomization}
