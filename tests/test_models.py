@@ -10,6 +10,9 @@ does. With the old ``1 / far`` scale the depth error stays at the spread of the 
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -17,6 +20,9 @@ from dexgrasp_env.config import CameraConfig, make_env_config
 from dexgrasp_env.models import ObsEncoder
 from dexgrasp_env.spaces import STATE_SLICES, key_spaces
 from dexgrasp_env.task import GraspTask
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+import depth_encoding as probe  # noqa: E402  (the localisation probe, one copy)
 
 SIZE, ENVS, STEPS = 64, 256, 300
 
@@ -40,27 +46,10 @@ def frames():
 
 
 def locate(data, spaces, keys, steps: int = STEPS, encoding: str = "pixel") -> tuple[float, float]:
-    """Train encoder + linear head to regress the object position; mean test error and the
-    predict-the-mean baseline (m)."""
-    torch.manual_seed(1)
-    n = data["target"].shape[0]
-    perm = torch.randperm(n)
-    test, train = perm[: n // 8], perm[n // 8:]
-    encoder = ObsEncoder(spaces, keys, depth_encoding=encoding)
-    encoder.update_norms({k: data[k][train] for k in keys})
-    head = torch.nn.Linear(encoder.out_dim, 3)
-    opt = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-3)
-    mu = data["target"][train].mean(0)
-    for _ in range(steps):
-        idx = train[torch.randint(0, len(train), (64,))]
-        pred = head(encoder({k: data[k][idx] for k in keys})) + mu
-        loss = ((pred - data["target"][idx]) ** 2).sum(-1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        err = (head(encoder({k: data[k][test] for k in keys})) + mu - data["target"][test]).norm(dim=1).mean()
-    return err.item(), (data["target"][test] - mu).norm(dim=1).mean().item()
+    """Train encoder + linear head to regress the object position (``benchmarks/depth_encoding.py``'s probe);
+    mean error on the held-out eighth of the frames and the predict-the-mean baseline (m)."""
+    err = probe.locate({**data, "spaces": spaces}, {"held-out": data}, encoding, steps, keys=keys)
+    return err["held-out"], err["baseline"]
 
 
 @pytest.mark.parametrize("keys, encoding", [(("depth",), "pixel"), (("depth",), "masked"), (("left", "right"), "pixel")],
@@ -125,12 +114,6 @@ def test_masked_depth_locates_the_object_through_dropout_noise_and_camera_error(
     2% dropped pixels, or with the camera 1 cm / 1 degree off and 2% dropout. The ``pixel`` encoding (every policy
     before 2026-12-07) falls to the predict-the-mean baseline there (measured: 8.8 and 10.3 cm against 9.8;
     ``benchmarks/results/depth_encoding_cpu-2core_2026-12-06.json``): a dropped pixel reads +5 units."""
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-    import depth_encoding as probe
-
     perturbations = {"none": {}, "noise 5 mm + dropout 2%": dict(depth_noise_std=0.005, depth_dropout=0.02),
                      "camera 1 cm, 1 deg + dropout 2%": dict(camera_position_noise=0.01, camera_rotation_noise_deg=1.0,
                                                              depth_dropout=0.02)}
