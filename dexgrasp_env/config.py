@@ -368,7 +368,8 @@ class EnvConfig:
             raise ValueError(f"render_threads={self.render_threads!r} must be an integer >= 1, or None for as many "
                              f"as sim_threads")
         if self.obs_mode not in OBS_MODES:
-            raise ValueError(f"obs_mode={self.obs_mode!r} is unknown; expected one of {OBS_MODES}")
+            raise ValueError(f"obs_mode={self.obs_mode!r} is unknown; expected one of {OBS_MODES} (make_env_config "
+                             f"also takes an id of {tuple(ENV_IDS)})")
         for key in self.extra_obs:
             if key not in EXTRA_KEYS:
                 raise ValueError(f"extra_obs key {key!r} is unknown; expected some of {EXTRA_KEYS}")
@@ -471,8 +472,6 @@ def make_env_config(obs_mode: ObsMode | str = "state", camera: CameraConfig | di
         The config.
     """
     obs_mode = ENV_IDS.get(obs_mode, obs_mode)
-    if obs_mode not in OBS_MODES:
-        raise ValueError(f"obs_mode={obs_mode!r} is unknown; expected one of {OBS_MODES} or an id of {tuple(ENV_IDS)}")
     cfg = replace(EnvConfig(obs_mode=obs_mode), **overrides)
     if camera is not None:
         names = tuple(s.name for s in sensors_of_keys(cfg.obs_keys())) or STATIC_SENSORS
