@@ -106,6 +106,11 @@ class CurriculumConfig:
     """Success fraction above which the ranges widen."""
     min_episodes: int = 64
     """Finished episodes needed before the success fraction is trusted."""
+    schedule_steps: int | None = None
+    """Widen on a fixed schedule instead: difficulty grows linearly from ``initial_difficulty`` to 1 over this
+    many environment steps (of the whole vector env), whatever the success. A success-gated curriculum stalls
+    where the stochastic training policy's success hovers at the threshold (``depth-robust``'s tries stopped
+    at 0.12 and 0.22); a schedule reaches the full ranges at a known step."""
 
 
 @dataclass(frozen=True)

@@ -98,11 +98,15 @@ class DexGraspEnv(gym.Env):
         obs, reward, terminated, truncated, info = self._task.step(act)
         # one-element tensors: .item() is one call each (no indexing)
         flat = {key: value.item() for key, value in info.items() if key != "episode_stats" and key[0] != "_"}
-        if info["_episode_stats"].item():
+        ended = bool(info["_episode_stats"].item())
+        if ended:
             flat["episode_stats"] = {k: v.item() for k, v in info["episode_stats"].items()}
+        if self._curriculum.cfg.enabled:
             # the curriculum widens the ranges here as in the vector env (from the next reset on)
-            self._task.difficulty = self._curriculum.update(1, int(flat["episode_stats"]["success"]))
-            flat["curriculum_difficulty"] = self._task.difficulty
+            success = int(flat["episode_stats"]["success"]) if ended else 0
+            self._task.difficulty = self._curriculum.update(int(ended), success, steps=1)
+            if ended:
+                flat["curriculum_difficulty"] = self._task.difficulty
         return self._obs(obs), reward.item(), terminated.item(), truncated.item(), flat
 
     @torch.inference_mode()

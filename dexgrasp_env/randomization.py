@@ -61,17 +61,33 @@ def _scaled(u: torch.Tensor, full, nominal: float, difficulty: float) -> torch.T
 
 class Curriculum:
     """The curriculum (the paper's ADR): the difficulty grows by ``step`` whenever the success rate of
-    the last ``min_episodes`` finished episodes passes ``threshold``. Without a curriculum the
-    difficulty is 1 (the full ranges)."""
+    the last ``min_episodes`` finished episodes passes ``threshold``, or, with ``schedule_steps``, linearly
+    with the environment steps taken. Without a curriculum the difficulty is 1 (the full ranges)."""
 
     def __init__(self, cfg: CurriculumConfig) -> None:
         self.cfg = cfg
         self.difficulty = cfg.initial_difficulty if cfg.enabled else 1.0
         self.episodes = self.successes = 0
+        self.steps = 0
 
-    def update(self, ended: int, successes: int) -> float:
-        """Count ``ended`` finished episodes, ``successes`` of them successful; returns the difficulty."""
-        if not self.cfg.enabled or not ended:
+    def set_difficulty(self, value: float) -> None:
+        """Jump to ``value`` (a resumed run's); a schedule continues from the step that gives it."""
+        self.difficulty = float(value)
+        if self.cfg.schedule_steps:
+            start = self.cfg.initial_difficulty
+            self.steps = round(max(0.0, value - start) / max(1e-9, 1.0 - start) * self.cfg.schedule_steps)
+
+    def update(self, ended: int, successes: int, steps: int = 0) -> float:
+        """Count ``steps`` environment steps and ``ended`` finished episodes, ``successes`` of them successful;
+        returns the difficulty."""
+        if not self.cfg.enabled:
+            return self.difficulty
+        if self.cfg.schedule_steps:
+            self.steps += steps
+            start = self.cfg.initial_difficulty
+            self.difficulty = min(1.0, start + (1.0 - start) * self.steps / self.cfg.schedule_steps)
+            return self.difficulty
+        if not ended:
             return self.difficulty
         self.episodes += ended
         self.successes += successes

@@ -348,11 +348,11 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
 
     @difficulty.setter
     def difficulty(self, value: float) -> None:
-        self.curriculum.difficulty = float(value)
+        self.curriculum.set_difficulty(value)
 
     def _update_curriculum(self, done: torch.Tensor, success: torch.Tensor) -> None:
         if self.curriculum.cfg.enabled:
-            self.curriculum.update(int(done.sum()), int((done & success).sum()))
+            self.curriculum.update(int(done.sum()), int((done & success).sum()), steps=self.num_envs)
 
     def worker_pids(self) -> list[int | None]:
         """Process id of each simulator worker (``None`` for torchrun ranks, which may be remote)."""

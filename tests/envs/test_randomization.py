@@ -164,3 +164,38 @@ def test_curriculum_advances_in_a_single_env():
         env.reset()
     assert seen == [0.0, 0.25, 0.25, 0.5]
     assert env.unwrapped.task.difficulty == 0.5
+
+
+def test_scheduled_curriculum_widens_with_steps_and_resumes_where_it_was():
+    """With ``schedule_steps`` the difficulty follows the step count, whatever the success; a resumed run that
+    sets the difficulty continues the schedule from there instead of restarting it."""
+    from dexgrasp_env.randomization import Curriculum
+
+    cur = Curriculum(CurriculumConfig(enabled=True, initial_difficulty=0.2, schedule_steps=1000, threshold=2.0))
+    assert cur.difficulty == pytest.approx(0.2)
+    assert cur.update(0, 0, steps=500) == pytest.approx(0.6)  # no episode ended, no success: still widens
+    assert cur.update(10, 0, steps=250) == pytest.approx(0.8)
+    assert cur.update(0, 0, steps=10_000) == 1.0
+    resumed = Curriculum(cur.cfg)
+    resumed.set_difficulty(0.6)
+    assert resumed.update(0, 0, steps=250) == pytest.approx(0.8)
+
+
+def test_scheduled_curriculum_in_a_single_env():
+    """gym.make counts every step towards the schedule (not only the steps of ended episodes)."""
+    import gymnasium as gym
+    import numpy as np
+
+    import dexgrasp_env  # noqa: F401
+
+    cur = CurriculumConfig(enabled=True, schedule_steps=12)
+    env = gym.make("DexGrasp-State-v0", randomization=dataclasses.replace(RandomizationConfig(), curriculum=cur),
+                   episode_length_s=3 / 60)
+    env.reset(seed=0)
+    seen = []
+    for _ in range(2):
+        for _ in range(3):
+            *_, info = env.step(np.zeros(env.action_space.shape, np.float32))
+        seen.append(info["curriculum_difficulty"])
+        env.reset()
+    assert seen == [0.25, 0.5]
