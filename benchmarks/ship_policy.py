@@ -80,9 +80,11 @@ def evaluate_over_seeds(act, task: EnvConfig, seeds: int, episodes: int, label: 
     return out
 
 
-def add_evaluations(name: str, presets: list[str], seeds: int, episodes: int, policy_dir: str) -> None:
+def add_evaluations(name: str, presets: list[str], seeds: int, episodes: int, policy_dir: str,
+                    object_sets: list[str] = ()) -> None:
     """Evaluate a shipped policy under more randomizations (:data:`PRESETS`) and add them to its JSON's
-    ``evaluations`` (dated, with the CPU and the commit): how far each shipped policy survives a real sensor."""
+    ``evaluations`` (dated, with the CPU and the commit): how far each shipped policy survives a real sensor.
+    With ``object_sets``, on each of those sets instead, under ``evaluations_by_object_set["<set>/<preset>"]``."""
     import datetime
 
     import dexgrasp_env
@@ -91,16 +93,23 @@ def add_evaluations(name: str, presets: list[str], seeds: int, episodes: int, po
     path = os.path.join(policy_dir, f"{name}.json")
     with open(path) as f:
         meta = json.load(f)
+    command = ["python", "benchmarks/ship_policy.py", name, "--add-evaluations", *presets]
+    if object_sets:
+        command += ["--eval-object-sets", *object_sets]
+    command += ["--eval-seeds", str(seeds), "--eval-episodes", str(episodes)]
+    where = [(s, f"{s}/", "evaluations_by_object_set") for s in object_sets] or [(None, "", "evaluations")]
     for preset in presets:
-        result = evaluate_over_seeds(policy, dataclasses.replace(cfg, randomization=PRESETS[preset]), seeds, episodes,
-                                     f"{name}, {preset}")
-        meta.setdefault("evaluations", {})[preset] = {
-            "randomization": preset, **result, "date": datetime.date.today().isoformat(), "cpu": cpu_model(),
-            "git_commit": git_commit(),
-            "command": shlex.join(["python", "benchmarks/ship_policy.py", name, "--add-evaluations", *presets,
-                                   "--eval-seeds", str(seeds), "--eval-episodes", str(episodes)])}
-        with open(path, "w") as f:  # after every preset: a long evaluation keeps what it measured
-            json.dump(meta, f, indent=1)
+        for object_set, prefix, field in where:
+            task = dataclasses.replace(cfg, randomization=PRESETS[preset])
+            if object_set is not None:
+                task = on_object_set(task, object_set)
+            result = evaluate_over_seeds(policy, task, seeds, episodes, f"{name}, {prefix}{preset}")
+            meta.setdefault(field, {})[prefix + preset] = {
+                **({"object_set": object_set} if object_set else {}), "randomization": preset, **result,
+                "date": datetime.date.today().isoformat(), "cpu": cpu_model(), "git_commit": git_commit(),
+                "command": shlex.join(command)}
+            with open(path, "w") as f:  # after every evaluation: a long one keeps what it measured
+                json.dump(meta, f, indent=1)
 
 
 def main() -> None:
@@ -127,12 +136,14 @@ def main() -> None:
                         help="ship the policy on this object set instead of its training set ('primitives', 'ycb', "
                              "...; a policy that reads surface points runs on any); its figures are measured there")
     parser.add_argument("--eval-object-sets", nargs="*", default=[],
-                        help="also evaluate (at the shipped randomization) on these object sets: 'procedural' (the "
-                             "training seed's), 'procedural-heldout' (the same generator, seed + 1000: objects the "
-                             "policy never saw), 'ycb', 'primitives' or a folder; recorded per set and per object")
+                        help="also evaluate (at the shipped randomization; with --add-evaluations, under those "
+                             "presets instead) on these object sets: 'procedural' (the training seed's), "
+                             "'procedural-heldout' (the same generator, seed + 1000: objects the policy never saw), "
+                             "'ycb', 'primitives' or a folder; recorded per set and per object")
     args = parser.parse_args()
     if args.add_evaluations:
-        add_evaluations(args.checkpoint, args.add_evaluations, args.eval_seeds, args.eval_episodes, args.policy_dir)
+        add_evaluations(args.checkpoint, args.add_evaluations, args.eval_seeds, args.eval_episodes, args.policy_dir,
+                        args.eval_object_sets)
         return
     if args.name is None:
         parser.error("--name is required to ship a checkpoint")

@@ -78,11 +78,22 @@ def with_camera_noise(task: EnvConfig, position: float, rotation_deg: float) -> 
     return dataclasses.replace(task, randomization=rc)
 
 
+def spread(values: list[float]) -> dict:
+    """Sample standard deviation over seeds and the 95% interval of the mean (Student's t)."""
+    from scipy import stats
+
+    n = len(values)
+    sd = float(np.std(values, ddof=1)) if n > 1 else float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+    mean = float(np.mean(values))
+    return {"success_sd": sd, "success_ci95": [mean - half, mean + half]}
+
+
 def summarize(rows: list[dict]) -> dict:
     """Mean, spread and per-shape mean of one arm's students."""
     success = [r["success_rate"] for r in rows]
     shapes = rows[0]["success_by_shape"]
-    return {"success_mean": float(np.mean(success)), "success_std": float(np.std(success)),
+    return {"success_mean": float(np.mean(success)), **spread(success),
             "success_min": float(min(success)), "success_max": float(max(success)),
             "lifted_mean": float(np.mean([r["lifted_rate"] for r in rows])),
             "heldout_action_mse_mean": float(np.mean([r["heldout_action_mse"] for r in rows])),
@@ -113,7 +124,7 @@ def plot(per_seed: dict[str, list[dict]], arms: dict[str, dict], out: str, title
     colors = dict(zip(per_seed, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
     for i, (arm, rows) in enumerate(per_seed.items()):
         s = arms[arm]
-        axes[0].bar(i, s["success_mean"], yerr=s["success_std"], color=colors[arm], alpha=0.5, capsize=6)
+        axes[0].bar(i, s["success_mean"], yerr=s["success_sd"], color=colors[arm], alpha=0.5, capsize=6)
         axes[0].scatter([i] * len(rows), [r["success_rate"] for r in rows], color=colors[arm], zorder=3)
         axes[0].scatter([i + 0.3], [rows[0]["teacher_success_rate"]], marker="*", s=120, color="k", zorder=3,
                         label="teacher" if i == 0 else None)
