@@ -39,7 +39,7 @@ from dexgrasp_env import checkpoints
 from dexgrasp_env.actions import action_space
 from dexgrasp_env.compatibility import check_task, with_policy_view
 from dexgrasp_env.config import ENV_IDS, CameraConfig, EnvConfig, PoolConfig, RandomizationConfig, SensorsConfig
-from dexgrasp_env.evaluation import run_episodes
+from dexgrasp_env.evaluation import eval_config, run_episodes
 from dexgrasp_env.models import GaussianActor, ObsEncoder, export_policy, load_policy
 from dexgrasp_env.recipes import recipe_cli
 from dexgrasp_env.sensors import sensors_of_keys
@@ -243,7 +243,7 @@ def heldout_set(args: Args, cfg: EnvConfig, teacher, teacher_keys, student_keys,
     The teacher acts, so the set holds what a good student meets: reaching, closing the hand, lifting
     and holding at the goal, not only the first steps of an episode.
     """
-    env = gym.make_vec(args.env_id, num_envs=args.heldout_envs, config=eval_config(cfg), learner_device=str(device))
+    env = gym.make_vec(args.env_id, num_envs=args.heldout_envs, config=eval_config(cfg, keep_extra=True), learner_device=str(device))
     obs, _ = env.reset(seed=args.seed + 10_000)
     rows = []
     for t in range(cfg.max_episode_steps):
@@ -255,11 +255,6 @@ def heldout_set(args: Args, cfg: EnvConfig, teacher, teacher_keys, student_keys,
         obs, *_ = env.step(t_mean.clamp(-1, 1))
     env.close()
     return {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
-
-
-def eval_config(cfg: EnvConfig) -> EnvConfig:
-    """Evaluation worlds: every shape in turn; the extras stay (the teacher reads its own keys)."""
-    return dataclasses.replace(cfg, object_assignment="cycle")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -278,8 +273,8 @@ def main(args: Args) -> dict:
         student = load_policy(ckpt["policy_export"], device)
         act = lambda o: student({k: o[k] for k in ckpt["student_keys"]})[0]  # noqa: E731
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "student.mp4")
-        result = run_episodes(act, eval_config(cfg), args.eval_episodes, args.seed + 100_003, device)
-        run_episodes(act, eval_config(cfg), 1, args.seed, device, video)
+        result = run_episodes(act, eval_config(cfg, keep_extra=True), args.eval_episodes, args.seed + 100_003, device)
+        run_episodes(act, eval_config(cfg, keep_extra=True), 1, args.seed, device, video)
         result = {f"student_{k}": v for k, v in result.items()} | {"video": video}
         print(json.dumps(result))
         return result
@@ -336,7 +331,7 @@ def main(args: Args) -> dict:
                                             "wall_time_s": round(wall, 1)}
         for who, policy in (("student", lambda o: student({k: o[k] for k in student_keys})[0]),
                             ("teacher", lambda o: teacher({k: o[k] for k in teacher_keys})[0])):
-            result = run_episodes(policy, eval_config(cfg), args.eval_episodes, seed, device)
+            result = run_episodes(policy, eval_config(cfg, keep_extra=True), args.eval_episodes, seed, device)
             for metric in ("success_rate", "lifted_rate", "mean_return"):
                 point[f"{who}_{metric}"] = result[metric]
                 writer.add_scalar(f"eval/{who}_{metric}", result[metric], global_step)

@@ -44,7 +44,7 @@ from dexgrasp_env.config import (
     ENV_IDS, REWARD_TERMS, CameraConfig, CurriculumConfig, EnvConfig, PoolConfig, RandomizationConfig, RewardConfig,
     SensorsConfig,
 )
-from dexgrasp_env.evaluation import run_episodes
+from dexgrasp_env.evaluation import eval_config, run_episodes
 from dexgrasp_env.models import (
     GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy, widen_depth_input,
 )
@@ -280,17 +280,6 @@ def env_config(args: Args) -> EnvConfig:
     return cfg
 
 
-def eval_config(env_cfg: EnvConfig, difficulty: float | None = None) -> EnvConfig:
-    """Evaluation worlds: the task without the training-only extra keys, every shape in turn, and with the
-    curriculum off (a fresh environment would otherwise start at its initial difficulty): the full ranges; or
-    held at ``difficulty`` (the curriculum's current ranges)."""
-    rc = env_cfg.randomization
-    held = dict(enabled=False) if difficulty is None else dict(enabled=True, initial_difficulty=difficulty,
-                                                                 step=0.0, schedule_steps=None)
-    rc = dataclasses.replace(rc, curriculum=dataclasses.replace(rc.curriculum, **held))
-    return dataclasses.replace(env_cfg, extra_obs=(), object_assignment="cycle", randomization=rc)
-
-
 def deterministic(policy):
     """``obs -> action mean`` of an ``obs -> (mean, std)`` policy."""
     return lambda obs: policy(obs)[0]
@@ -298,7 +287,7 @@ def deterministic(policy):
 
 def evaluate(policy, env_cfg: EnvConfig, args: Args, device, video: str | None = None,
              difficulty: float | None = None) -> dict:
-    return run_episodes(deterministic(policy), eval_config(env_cfg, difficulty), args.eval_episodes,
+    return run_episodes(deterministic(policy), eval_config(env_cfg, difficulty=difficulty), args.eval_episodes,
                         args.seed + 100_003, device, video)
 
 
@@ -613,7 +602,9 @@ def main(args: Args) -> dict:
             json.dump({"args": checkpoints.to_plain(args), "final": stats, "curve": curve}, f, indent=1)
     stats.update(run_dir=run_dir, curve=curve, losses={"value": v_loss.item(), "policy": pg_loss.item(),
                                                        "entropy": entropy_loss.item(),
-                                                       **({"aux": aux_loss.item()} if agent.aux is not None else {})})
+                                                       **({"aux": aux_loss.item()} if agent.aux is not None else {}),
+                                                       **({"anchor_kl": anchor_loss.item()} if anchor is not None
+                                                          else {})})
     if world > 1:  # the replicas must not have drifted apart
         flat = torch.cat([t.detach().flatten().float() for t in (*agent.parameters(), *agent.buffers())])
         gathered = [torch.empty_like(flat) for _ in range(world)]

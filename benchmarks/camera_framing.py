@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import emit, load_script, machine  # noqa: E402
 
 from dexgrasp_env.config import CameraConfig, EnvConfig, SensorsConfig  # noqa: E402
-from dexgrasp_env.evaluation import run_episodes  # noqa: E402
+from dexgrasp_env.evaluation import eval_config, run_episodes  # noqa: E402
 from dexgrasp_env.robot.scene import TABLE_TOP_Z, focal_length_px, in_camera_view, project_to_camera  # noqa: E402
 
 OBJECT_SIZE = 0.05
@@ -85,13 +85,13 @@ def main() -> None:
                 for s in args.sizes for fovy in args.fovys for z in args.target_heights]
     for row in geometry:
         print(row, flush=True)
-    dagger, ppo = load_script("dagger"), load_script("ppo")
+    dagger = load_script("dagger")
     policies = {}
     for name in args.policies:
         policy, keys, cfg = dagger.load_teacher(name, "cpu")
         if cfg.obs_mode != "depth":
             raise ValueError(f"{name!r} is a {cfg.obs_mode!r} policy; this benchmark compares depth policies")
-        cfg = dataclasses.replace(ppo.eval_config(cfg), object_assignment="cycle")
+        cfg = eval_config(cfg)
         row = {"framing": framing(cfg)}
         for half, (lo, hi) in goal_halves(cfg).items():
             task = dataclasses.replace(cfg, goal_low=lo, goal_high=hi)

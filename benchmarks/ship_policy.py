@@ -31,7 +31,7 @@ from _common import cpu_model, git_commit, load_script  # noqa: E402
 from dexgrasp_env import checkpoints  # noqa: E402
 from dexgrasp_env.config import ENV_IDS, EnvConfig, RandomizationConfig  # noqa: E402
 from dexgrasp_env.compatibility import check_task  # noqa: E402
-from dexgrasp_env.evaluation import on_object_set, run_episodes  # noqa: E402
+from dexgrasp_env.evaluation import eval_config, on_object_set, run_episodes  # noqa: E402
 from dexgrasp_env.models import export_policy, load_policy  # noqa: E402
 from dexgrasp_env.pretrained import POLICY_DIR  # noqa: E402
 from dexgrasp_env.spaces import key_spaces  # noqa: E402
@@ -156,7 +156,7 @@ def main() -> None:
         program, keys = compact_export(args.checkpoint, ckpt), tuple(ckpt["policy_keys"])
         # shipped as ppo.py evaluates (no training-only extras, the curriculum off: a fresh environment runs
         # at the full ranges), with the training run's object assignment
-        cfg = dataclasses.replace(load_script("ppo").eval_config(trained), object_assignment=trained.object_assignment)
+        cfg = dataclasses.replace(eval_config(trained), object_assignment=trained.object_assignment)
     if args.object_set is not None:
         cfg = on_object_set(cfg, args.object_set)
     check_task(trained, cfg, keys, who=args.checkpoint)  # shipped as it was trained, up to the object set

@@ -187,6 +187,10 @@ DEPTH_NOISE_FIELDS: tuple[str, ...] = ("depth_noise_std", "depth_dropout", "dept
 """The fields of :class:`RandomizationConfig` that make up the depth camera's model."""
 
 
+PROCEDURAL_FAMILIES: tuple[str, ...] = ("polytope", "superellipsoid", "revolution", "union")
+"""The shape families of the ``procedural`` set (each a generator in :mod:`dexgrasp_env.robot.procedural`)."""
+
+
 @dataclass(frozen=True)
 class ProceduralConfig:
     """The ``procedural`` object set (:mod:`dexgrasp_env.robot.procedural`): seeded shapes of four families.
@@ -205,15 +209,14 @@ class ProceduralConfig:
     """Smallest extent along any axis (m): thinner objects are hard to pick up from the table."""
     max_parts: int = 3
     """Most convex pieces of a revolution or union shape (the difficulty knob: more pieces, more concave)."""
-    families: tuple[str, ...] = ("polytope", "superellipsoid", "revolution", "union")
+    families: tuple[str, ...] = PROCEDURAL_FAMILIES
     """Shape families, drawn in turn (object ``i`` is of family ``i mod len(families)``)."""
 
     def __post_init__(self) -> None:
-        from dexgrasp_env.robot.procedural import FAMILIES
-
-        bad = [f for f in self.families if f not in FAMILIES]
+        bad = [f for f in self.families if f not in PROCEDURAL_FAMILIES]
         if bad or not self.families:
-            raise ValueError(f"procedural families {bad or self.families!r} are unknown; expected some of {FAMILIES}")
+            raise ValueError(f"procedural families {bad or self.families!r} are unknown; expected some of "
+                             f"{PROCEDURAL_FAMILIES}")
         if self.count < 1:
             raise ValueError(f"procedural count={self.count} must be >= 1")
         if not 0.0 < self.size[0] <= self.size[1]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import gymnasium as gym
 import torch
-
-import dataclasses
 
 from dexgrasp_env.config import EnvConfig, env_id_of
 from dexgrasp_env.robot.object_sets import load_object_set
@@ -16,6 +15,20 @@ from dexgrasp_env.wrappers.video import compose_frame, write_mp4
 
 HELDOUT_SEED_OFFSET = 1000
 """``procedural-heldout``: the config's procedural seed plus this (objects a training run on that seed never drew)."""
+
+
+def eval_config(config: EnvConfig, *, keep_extra: bool = False, difficulty: float | None = None) -> EnvConfig:
+    """The evaluation worlds of a training task: every shape in turn, and the curriculum off, so at the full
+    ranges (a fresh environment would otherwise start at the curriculum's initial difficulty), or held at
+    ``difficulty`` (the ranges a curriculum trains on now). Training-only extra keys are dropped unless
+    ``keep_extra`` (a DAgger teacher reads its own keys on the same episodes). ``algos/ppo.py``,
+    ``algos/dagger.py`` and the benchmarks all evaluate through this."""
+    rc = config.randomization
+    held = ({"enabled": False} if difficulty is None else
+            {"enabled": True, "initial_difficulty": difficulty, "step": 0.0, "schedule_steps": None})
+    rc = dataclasses.replace(rc, curriculum=dataclasses.replace(rc.curriculum, **held))
+    extra = config.extra_obs if keep_extra else ()
+    return dataclasses.replace(config, extra_obs=extra, object_assignment="cycle", randomization=rc)
 
 
 def on_object_set(config: EnvConfig, name: str) -> EnvConfig:

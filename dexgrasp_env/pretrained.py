@@ -2,7 +2,9 @@
 
 Each policy is two files in ``dexgrasp_env/policies/``: ``<name>.pt2``, the actor as a
 ``torch.export`` program (``obs dict -> (action mean, action std)``), and ``<name>.json``, the
-``EnvConfig`` it was trained with (plain data) and how it was made (command, steps, evaluation).
+``EnvConfig`` it was trained with (plain data) and how it was made (command, steps, evaluation). Two names that
+ship the same actor on different tasks share one program: the JSON's ``"program"`` names the other's file
+(``procedural-teacher`` is ``state-teacher``'s actor on its training set).
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ def policy_id(name_or_path: str) -> dict:
     else:
         if name_or_path not in available():
             raise ValueError(f"no shipped policy or checkpoint named {name_or_path!r}; shipped: {available()}")
-        with open(os.path.join(POLICY_DIR, f"{name_or_path}.pt2"), "rb") as f:
+        with open(program_path(name_or_path), "rb") as f:
             program = f.read()
     return {"name": name_or_path, "sha256": hashlib.sha256(program).hexdigest()}
+
+
+def program_path(name: str) -> str:
+    """The ``.pt2`` file of shipped policy ``name`` (its own, or the one its JSON's ``"program"`` names)."""
+    with open(os.path.join(POLICY_DIR, f"{name}.json")) as f:
+        program = json.load(f).get("program", f"{name}.pt2")
+    return os.path.join(POLICY_DIR, program)
 
 
 def available() -> tuple[str, ...]:
@@ -113,7 +122,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
         raise ValueError(f"no shipped policy named {name!r}; expected one of {names}")
     with open(os.path.join(POLICY_DIR, f"{name}.json")) as f:
         meta = json.load(f)
-    with open(os.path.join(POLICY_DIR, f"{name}.pt2"), "rb") as f:
+    with open(program_path(name), "rb") as f:
         program = load_policy(f.read(), device)
     config = env_config(meta.pop("env_config"))
     keys = tuple(meta["policy_keys"])

@@ -1,6 +1,6 @@
 """Run a policy and write an MP4 of its episodes: the shipped State teacher by default, or a checkpoint.
 
-    python examples/view_policy.py --out outputs/teacher.mp4               # the shipped teacher lifting objects
+    python examples/view_policy.py --out outputs/teacher.mp4               # the shipped state-teacher lifting objects
     python examples/view_policy.py depth-teacher --out outputs/depth.mp4   # a shipped policy by name
     python examples/view_policy.py runs/<run>/checkpoint.pt --out outputs/policy.mp4
 

@@ -22,7 +22,6 @@ import numpy as np
 
 from dexgrasp_env.config import ProceduralConfig
 
-FAMILIES: tuple[str, ...] = ("polytope", "superellipsoid", "revolution", "union")
 _RING = 12  # vertices around a ring of a revolution or superellipsoid piece
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import threading
 import time
 from typing import Any
 
@@ -48,7 +47,7 @@ from dexgrasp_env.sim.base import available_cores, resolve_backend
 from dexgrasp_env.spaces import is_flat, observation_space
 from dexgrasp_env.vector.protocol import Command, Request
 from dexgrasp_env.vector.schema import step_fields, unflatten
-from dexgrasp_env.vector.shards import LocalShard, RemoteShard, Worker
+from dexgrasp_env.vector.shards import LocalShard, Watchdog, Worker
 from dexgrasp_env.vector.worker import ShardSpec, WorkerSpec, torchrun_groups
 
 _GYM_MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
@@ -112,7 +111,8 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         self.pool_cfg = pool = pool if pool is not None else PoolConfig()
         self.closed = True  # until the workers are up
         self._workers: list[Worker] = []
-        self._store = None
+        self.store = None
+        """The TCP store the spawned workers rendezvous on (``None`` in-process and under torchrun)."""
         self._halves = None
         if isinstance(num_envs, bool) or int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} must be a positive integer")
@@ -134,9 +134,8 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         self.seed_value: int | None = None
         self.curriculum = Curriculum(self.cfg.randomization.curriculum)
         self.last_timing: dict[str, Any] = {}
-        self._deadlines: dict[int, float] = {}
-        self._watch_lock = threading.Lock()
-        self._stop_watchdog = False
+        self.watchdog = Watchdog(self.pool_cfg.worker_timeout_s)
+        """Kills a silent NCCL worker (Gloo waits with a deadline of its own)."""
         self._shards = self._build_shards()
         self._view = _View(self, self._shards)
         self.closed = False
@@ -188,12 +187,10 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
                 dist.broadcast_object_list([specs], src=0)
                 self._workers = [Worker(self, spec, groups[i]) for i, spec in enumerate(specs)]
             else:
-                self._store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
-                                            timeout=datetime.timedelta(seconds=120))
+                self.store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
+                                           timeout=datetime.timedelta(seconds=120))
                 if backend == "nccl":
-                    self._watchdog = threading.Thread(target=self._watchdog_loop, daemon=True,
-                                                      name="dexgrasp-watchdog")
-                    self._watchdog.start()
+                    self.watchdog.start()
                 self._workers = [Worker(self, spec) for spec in specs]
                 for worker in self._workers:
                     worker.spawn()
@@ -221,26 +218,6 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
             return "nccl" if all_cuda else "gloo"
         return requested
 
-    # -- watchdog (NCCL): a silent worker is killed, which turns a hang into a broken connection ----
-    def _watch(self, worker: Worker) -> None:
-        with self._watch_lock:
-            self._deadlines[worker.index] = time.monotonic() + self.pool_cfg.worker_timeout_s
-
-    def _unwatch(self, worker: Worker) -> None:
-        with self._watch_lock:
-            self._deadlines.pop(worker.index, None)
-
-    def _watchdog_loop(self) -> None:
-        while not self._stop_watchdog:
-            time.sleep(0.25)
-            now = time.monotonic()
-            with self._watch_lock:
-                late = [i for i, t in self._deadlines.items() if now > t]
-            for i in late:
-                worker = self._workers[i]
-                worker.timed_out = True
-                worker.kill()
-
     # -- failures ------------------------------------------------------------------------------
     def _handle_failure(self, worker: Worker, error: WorkerError) -> None:
         """Restart ``worker`` (see the module docstring), or shut everything down and raise."""
@@ -248,22 +225,6 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
             self._shutdown()
             raise error
         worker.restart(restart_seed(self.seed_value, worker.index, worker.generation + 1), self.difficulty)
-
-    def _restart_step(self, shard: RemoteShard) -> dict[str, torch.Tensor]:
-        """The step result that reports a restarted shard's episodes as ended (module docstring)."""
-        n, dev = shard.num_envs, shard.restarted[next(iter(shard.restarted))].device
-        out = {path: torch.zeros(n, *shape, dtype=dtype, device=dev) for path, shape, dtype in self.step_fields}
-        last = shard.last_obs if shard.last_obs is not None else shard.restarted
-        same_step = self.pool_cfg.autoreset_mode == "same_step"
-        for key, value in (shard.restarted if same_step else last).items():
-            out[f"obs.{key}"].copy_(value)
-        if same_step:
-            for key, value in last.items():
-                out[f"info.final_obs.{key}"].copy_(value)
-            out["info._final_obs"].fill_(True)
-        out["truncated"].fill_(True)
-        out["worker_restarted"] = torch.ones(n, dtype=torch.bool, device=dev)
-        return out
 
     # -- Gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -325,7 +286,7 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         self._shutdown()
 
     def _shutdown(self) -> None:
-        self._stop_watchdog = True
+        self.watchdog.stop()
         for worker in self._workers:  # all asked first, then joined: they exit in parallel
             worker.request_close()
         for worker in self._workers:
@@ -333,7 +294,7 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
         for shard in getattr(self, "_shards", []):
             if isinstance(shard, LocalShard):
                 shard.close()
-        self._store = None
+        self.store = None
         self.closed = True
 
     def _check_open(self) -> None:
@@ -408,7 +369,6 @@ class _View(gym.vector.VectorEnv):
             except WorkerError as err:
                 owner._handle_failure(shard.worker, err)
                 shard.send(part, *args)  # to the restarted worker (a step is answered by the restart)
-            shard.pending = True
 
     def _wait(self, shard) -> dict:
         try:
@@ -416,8 +376,6 @@ class _View(gym.vector.VectorEnv):
         except WorkerError as err:
             self.owner._handle_failure(shard.worker, err)
             return shard.wait()  # the restart's answer, or the re-sent request's
-        finally:
-            shard.pending = False
 
     def _gather(self, paths) -> dict[str, torch.Tensor]:
         owner = self.owner

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime
 import multiprocessing as mp
 import signal
+import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
@@ -28,12 +29,54 @@ from dexgrasp_env.vector.protocol import (
 from dexgrasp_env.vector.schema import Layout, check_keys, reset_fields, reset_results, step_fields, step_results
 from dexgrasp_env.vector.worker import IDLE_TIMEOUT, ShardSpec, WorkerSpec, pair_group, spawn_main
 
-if TYPE_CHECKING:
-    from dexgrasp_env.vector.pool import DisaggregatedVectorEnv
+
+class Watchdog:
+    """Kills a worker that stays silent past its deadline, which turns an NCCL hang into a broken connection.
+
+    Why a thread: an NCCL receive cannot wait with a deadline (Gloo's can), so a worker that hangs would hang the
+    learner with it.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._deadlines: dict[int, tuple[float, Worker]] = {}
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="dexgrasp-watchdog")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def watch(self, worker: Worker) -> None:
+        """``worker`` must answer within the timeout from now."""
+        with self._lock:
+            self._deadlines[worker.index] = (time.monotonic() + self.timeout_s, worker)
+
+    def unwatch(self, worker: Worker) -> None:
+        with self._lock:
+            self._deadlines.pop(worker.index, None)
+
+    def _loop(self) -> None:
+        while not self._stopped:
+            time.sleep(0.25)
+            now = time.monotonic()
+            with self._lock:
+                late = [worker for deadline, worker in self._deadlines.values() if now > deadline]
+            for worker in late:
+                worker.timed_out = True
+                worker.kill()
 
 
 class LocalShard:
-    """Environments simulated in this process."""
+    """Environments simulated in this process.
+
+    ``pending``: a request was sent and its reply not yet taken (the pool refuses another request to a shard that
+    waits, also through another view of the same environments).
+    """
 
     def __init__(self, cfg: EnvConfig, spec: ShardSpec, device: str, autoreset_mode: str) -> None:
         self.offset, self.num_envs = spec.offset, spec.num_envs
@@ -46,6 +89,7 @@ class LocalShard:
 
     def send(self, request: Request, actions=None, mask=None, episodes=None) -> None:
         start = time.perf_counter()
+        self.pending = True
         task = self.task
         task.difficulty = request.difficulty
         if request.command == Command.STEP:
@@ -60,6 +104,7 @@ class LocalShard:
 
     def wait(self) -> dict:
         out, self._result = self._result, None
+        self.pending = False
         return out
 
     def memory_bytes(self) -> int:
@@ -84,22 +129,47 @@ class RemoteShard:
     def send(self, request: Request, actions=None, mask=None, episodes=None) -> None:
         if request.command == Command.STEP and self.restarted is not None:
             self.short = True
-            return
-        self.worker.send(self.index, request, actions, mask, episodes)
+        else:
+            self.worker.send(self.index, request, actions, mask, episodes)
+        self.pending = True
 
     def wait(self) -> dict:
-        if self.short:
-            self.short = False
-            out = self.worker.pool._restart_step(self)
-            self.restarted = None
-            return out
-        return self.worker.wait(self.index)
+        try:
+            if self.short:
+                self.short = False
+                out = self.restart_step()
+                self.restarted = None
+                return out
+            return self.worker.wait(self.index)
+        finally:
+            self.pending = False
+
+    def restart_step(self) -> dict[str, torch.Tensor]:
+        """The step result that reports this restarted shard's episodes as ended: the last observation the
+        learner received with ``truncated`` (``next_step``), or the restart's first observation with the last one
+        as ``final_obs`` (``same_step``); zero reward, ``worker_restarted`` set."""
+        n, dev = self.num_envs, self.restarted[next(iter(self.restarted))].device
+        out = {path: torch.zeros(n, *shape, dtype=dtype, device=dev) for path, shape, dtype in self.worker.step_fields}
+        last = self.last_obs if self.last_obs is not None else self.restarted
+        same_step = self.worker.spec.autoreset_mode == "same_step"
+        for key, value in (self.restarted if same_step else last).items():
+            out[f"obs.{key}"].copy_(value)
+        if same_step:
+            for key, value in last.items():
+                out[f"info.final_obs.{key}"].copy_(value)
+            out["info._final_obs"].fill_(True)
+        out["truncated"].fill_(True)
+        out["worker_restarted"] = torch.ones(n, dtype=torch.bool, device=dev)
+        return out
 
 
 class Worker:
     """A simulator worker process (or torchrun rank) and the pair group to it."""
 
-    def __init__(self, pool: DisaggregatedVectorEnv, spec: WorkerSpec, group=None) -> None:
+    def __init__(self, pool: Any, spec: WorkerSpec, group=None) -> None:
+        """``pool``: the :class:`~dexgrasp_env.vector.pool.DisaggregatedVectorEnv` that owns this worker (its
+        public ``pool_cfg``, ``store``, ``watchdog``, ``device``, ``step_fields`` and action space; not imported
+        here, so that the pool depends on its shards and not the other way round)."""
         self.pool, self.spec = pool, spec
         self.index, self.device = spec.index, spec.device
         self.generation = 0
@@ -131,7 +201,7 @@ class Worker:
         """Start the process; :meth:`connect` then joins it (workers start in parallel)."""
         ctx = mp.get_context(self.pool.pool_cfg.start_method)
         self.process = ctx.Process(target=spawn_main,
-                                   args=(self.spec, "127.0.0.1", self.pool._store.port, self._prefix()),
+                                   args=(self.spec, "127.0.0.1", self.pool.store.port, self._prefix()),
                                    name=f"dexgrasp-sim-{self.index}", daemon=True)
         self.process.start()
         self.queue.clear()
@@ -146,7 +216,7 @@ class Worker:
         """
         key = f"{self._prefix()}/hello"
         deadline = time.monotonic() + timeout_s
-        while not self.pool._store.check([key]):
+        while not self.pool.store.check([key]):
             if not self.process.is_alive() or time.monotonic() > deadline:
                 self.process.join(1)
                 code = self.process.exitcode
@@ -155,7 +225,7 @@ class Worker:
                     f"before it connected. If your script makes the pool at import time, put that code under "
                     f"`if __name__ == '__main__':` (workers start with the 'spawn' method and import your script)."))
             time.sleep(0.05)
-        self.group = pair_group(self.pool._store, self._prefix(), 0, self.spec.backend, self.device, IDLE_TIMEOUT)
+        self.group = pair_group(self.pool.store, self._prefix(), 0, self.spec.backend, self.device, IDLE_TIMEOUT)
         self.queue.append((0, Request(Command.READY)))
 
     def wait_ready(self) -> None:
@@ -239,7 +309,7 @@ class Worker:
         timeout = self.pool.pool_cfg.worker_timeout_s if watch else None
         nccl = self.spec.backend == "nccl"
         if watch and nccl:
-            self.pool._watch(self)
+            self.pool.watchdog.watch(self)
         try:
             work = self.group.recv([buf], 1, 0)
             # Gloo waits with a deadline (spawned workers and torchrun ranks alike); NCCL through the
@@ -252,7 +322,7 @@ class Worker:
             raise self.failure(exc) from None
         finally:
             if watch and nccl:
-                self.pool._unwatch(self)
+                self.pool.watchdog.unwatch(self)
         text = read_error(buf)
         if text is not None:
             self.kill()

@@ -120,22 +120,27 @@ def test_cli_help():
 
 
 def test_ppo_fine_tunes_a_depth_student(tmp_path, state_teacher):
-    """ppo.py --init-actor: the student's task and weights; the critic warms up while the actor waits."""
+    """ppo.py --init-actor: the student's task and weights; the critic warms up while the actor waits (updates 1
+    and 2), then the actor learns with the KL anchor to the student in its loss (update 3)."""
     student_dir, ppo_dir = tmp_path / "student", tmp_path / "ppo"
     dagger.main(_args(student_dir, state_teacher, env_id="DexGrasp-Depth-v0", num_envs=8, total_timesteps=8 * 16 * 2,
                       eval_episodes=0))
     student = checkpoints.load(student_dir / "checkpoint.pt")
     assert "actor.encoder.keep_proprio" in student["student"]  # its own last action was hidden
     init = str(student_dir / "checkpoint.pt")
-    stats = ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", init_actor=init, num_envs=8, total_timesteps=8 * 16 * 2,
+    stats = ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", init_actor=init, num_envs=8, total_timesteps=8 * 16 * 3,
                               critic_warmup_updates=2, eval_interval=1, eval_episodes=2, run_dir=str(ppo_dir),
                               progress=False, checkpoint_interval=1000, max_learning_rate=3e-4,
                               separate_grad_clip=True, anchor_coef=1.0))
-    assert stats["update"] == 2 and (ppo_dir / "best.pt").exists()
+    assert stats["update"] == 3
+    weights = [k for k in student["student"] if k.startswith("actor.") and ".norms." not in k and "keep_" not in k]
+    warm = checkpoints.load(ppo_dir / "best.pt")  # written by an evaluation during the warm-up
+    assert warm["update"] <= 2 and weights and all(torch.equal(warm["agent"][k], student["student"][k])
+                                                   for k in weights)
     tuned = checkpoints.load(ppo_dir / "checkpoint.pt")
     assert tuned["env_config"]["sensors"]["depth"]["width"] == 32 and tuned["env_config"]["extra_obs"] == ["state"]
-    weights = [k for k in student["student"] if k.startswith("actor.") and ".norms." not in k and "keep_" not in k]
-    assert weights and all(torch.equal(tuned["agent"][k], student["student"][k]) for k in weights)
+    assert not all(torch.equal(tuned["agent"][k], student["student"][k]) for k in weights)  # update 3 moved it
+    assert stats["losses"]["anchor_kl"] > 0.0  # ... away from the student, and the anchor saw it
     with pytest.raises(ValueError, match="--anchor-coef 1.0 needs --init-actor"):
         ppo.main(ppo.Args(env_id="DexGrasp-Depth-v0", anchor_coef=1.0, run_dir=str(tmp_path / "x")))
     with pytest.raises(ValueError, match="obs_mode='depth'"):

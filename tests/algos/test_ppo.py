@@ -16,6 +16,7 @@ import torch
 import dexgrasp_env  # noqa: F401
 from dexgrasp_env import checkpoints
 from dexgrasp_env.config import CameraConfig, EnvConfig, PoolConfig, RewardConfig, SensorsConfig
+from dexgrasp_env.evaluation import eval_config
 from dexgrasp_env.models import load_policy
 from dexgrasp_env.spaces import key_spaces
 from tests.algos.conftest import ROOT, load_script
@@ -261,7 +262,7 @@ def test_adr_trains_towards_the_full_ranges_and_evaluates_at_them(tmp_path):
     assert cfg.randomization.curriculum.enabled
     assert dataclasses.replace(cfg.randomization, curriculum=full.curriculum) == full
     train = make_vector_env(2, config=cfg)
-    evaluation = make_vector_env(2, config=ppo.eval_config(cfg))
+    evaluation = make_vector_env(2, config=eval_config(cfg))
     assert train.difficulty == 0.0 and evaluation.difficulty == 1.0
     train.close()
     evaluation.close()
