@@ -31,7 +31,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import tyro
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import dexgrasp_env
@@ -42,6 +41,7 @@ from dexgrasp_env.config import ENV_IDS, CameraConfig, EnvConfig, PoolConfig, Ra
 from dexgrasp_env.evaluation import eval_config, run_episodes
 from dexgrasp_env.models import GaussianActor, ObsEncoder, export_policy, load_policy
 from dexgrasp_env.recipes import recipe_cli
+from dexgrasp_env.runs import RunLog
 from dexgrasp_env.sensors import sensors_of_keys
 from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, layout_slices, obs_groups, proprio_layout
 
@@ -309,15 +309,8 @@ def main(args: Args) -> dict:
     replay = ReplayBuffer(args.replay_size, spec, device)
     heldout = heldout_set(args, cfg, teacher, teacher_keys, student_keys, device)
 
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    run_dir = args.run_dir or os.path.join("runs", run_name)
-    os.makedirs(run_dir, exist_ok=True)
-    if args.track:
-        import wandb
-
-        wandb.init(project=args.wandb_project_name, config=checkpoints.to_plain(args), name=run_name,
-                   sync_tensorboard=True)
-    writer = SummaryWriter(run_dir)
+    run = RunLog(args)  # the run's folder: tensorboard, W&B, summary.json
+    run_dir, writer = run.dir, run.writer
     print(f"replay buffer: {args.replay_size} transitions, {replay.nbytes() / 2**20:.1f} MiB on {device}")
     writer.add_scalar("charts/replay_buffer_mib", replay.nbytes() / 2**20, 0)
 
@@ -418,10 +411,8 @@ def main(args: Args) -> dict:
         if out_of_time:
             break
     envs.close()
-    writer.close()
     stats.update(run_dir=run_dir, replay_mib=replay.nbytes() / 2**20, initial_heldout_action_mse=initial_heldout)
-    with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump({"args": checkpoints.to_plain(args), "final": stats, "curve": curve}, f, indent=1)
+    run.close(stats, curve)
     stats["curve"] = curve
     return stats
 

@@ -32,7 +32,6 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import tyro
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import dexgrasp_env  # (registers the ids)
@@ -49,6 +48,7 @@ from dexgrasp_env.models import (
     GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy, widen_depth_input,
 )
 from dexgrasp_env.recipes import recipe_cli
+from dexgrasp_env.runs import RunLog
 from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, obs_groups
 from dexgrasp_env.vector import serve_worker
 
@@ -291,19 +291,20 @@ def evaluate(policy, env_cfg: EnvConfig, args: Args, device, video: str | None =
                         args.seed + 100_003, device, video)
 
 
-# ------------------------------------------------------------------------------------------------
-def main(args: Args) -> dict:
-    # ---- setup: layout, devices, seeding ---------------------------------------------------------
-    if args.pool.autoreset_mode != "next_step" or args.pool.numpy_obs:
-        raise ValueError(f"ppo.py needs torch observations and next_step autoreset, got autoreset_mode="
-                         f"{args.pool.autoreset_mode!r}, numpy_obs={args.pool.numpy_obs}")
+LOSS_SCALARS = {"policy": "policy_loss", "value": "value_loss"}
+"""Tensorboard names of the loss parts that differ from their keys (``losses/<name>``)."""
+
+
+def init_layout(args: Args) -> tuple[Args, int, int] | None:
+    """Process groups of the layout: ``(args, rank, world)``; ``None`` on a torchrun rank that serves a simulator
+    worker (disaggregated across machines) and has nothing else to do."""
     rank, world = 0, 1
     if args.pool.launch == "torchrun" and args.layout == "disaggregated":  # across machines: ranks > 0 simulate
         dist.init_process_group("gloo")
         if dist.get_rank() > 0:
             serve_worker()
             dist.destroy_process_group()
-            return {}
+            return None
     if args.layout == "data-parallel":
         cuda = args.pool.learner_device.startswith("cuda")
         dist.init_process_group("nccl" if cuda else "gloo")
@@ -312,30 +313,159 @@ def main(args: Args) -> dict:
         device_name = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}" if cuda else "cpu"
         args = dataclasses.replace(args, pool=dataclasses.replace(args.pool, sim_devices=None,
                                                                   learner_device=device_name))
+    return args, rank, world
+
+
+def training_task(args: Args) -> tuple[Args, dict | None, EnvConfig]:
+    """The run's task and the actor's initial weights. Fine-tuning (``--init-actor``) trains on the actor's task;
+    the extra keys (the critic's) and the curriculum are this run's, and the task must fit the actor."""
+    if not args.init_actor:
+        return args, None, env_config(args)
+    actor_state, task = initial_actor(args.init_actor, args.env_id)
+    rc = dataclasses.replace(task.randomization, curriculum=args.env.randomization.curriculum)
+    args = dataclasses.replace(args, env=dataclasses.replace(task, extra_obs=(), randomization=rc))
+    env_cfg = env_config(args)
+    check_task(task, env_cfg, obs_groups(env_cfg)["policy"], who=f"--init-actor {args.init_actor}")
+    return args, actor_state, env_cfg
+
+
+def evaluate_checkpoint(args: Args, device) -> dict:
+    """``--eval-checkpoint``: the checkpoint's exported policy on its own task, and a video of one episode."""
+    ckpt = checkpoints.load(args.eval_checkpoint, device)
+    cfg = checkpoints.env_config(ckpt["env_config"])
+    policy = load_policy(ckpt["policy_export"], device)
+    result = evaluate(policy, cfg, args, device)
+    video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "eval.mp4")
+    result["video"] = run_episodes(deterministic(policy), eval_config(cfg), 1, args.seed, device, video)["video"]
+    print(json.dumps(result))
+    return result
+
+
+def make_anchor(args: Args, agent: Agent, actor_state: dict | None) -> nn.Module | None:
+    """``--anchor-coef``: a frozen copy of the initial actor, whose KL divergence from the policy is penalised."""
+    if args.anchor_coef <= 0:
+        return None
+    if actor_state is None:
+        raise ValueError(f"--anchor-coef {args.anchor_coef} needs --init-actor (the policy to stay near)")
+    return copy.deepcopy(agent.actor).eval().requires_grad_(False)
+
+
+def compute_advantages(args: Args, agent: Agent, rewards, values, next_value, terminated, cut):
+    """GAE in the value normaliser's units: ``(advantages, returns)``. A time-out (``cut`` but not
+    ``terminated``) bootstraps from its true final observation's value; an episode end cuts the trace."""
+    mean, std = agent.value_norm.mean, torch.sqrt(agent.value_norm.var + 1e-8)
+    v, nv = values * std + mean, next_value * std + mean
+    advantages = torch.zeros_like(rewards)
+    lastgaelam = torch.zeros(rewards.shape[1], device=rewards.device)
+    for t in reversed(range(rewards.shape[0])):
+        v_next = nv if t == rewards.shape[0] - 1 else v[t + 1]
+        delta = rewards[t] + args.gamma * v_next * (~terminated[t]) - v[t]
+        lastgaelam = delta + args.gamma * args.gae_lambda * (~cut[t]) * lastgaelam
+        advantages[t] = lastgaelam
+    return advantages, advantages + v
+
+
+def ppo_loss(args: Args, agent: Agent, batch: dict, mb, anchor, autocast, warmup: bool) -> tuple[torch.Tensor, dict]:
+    """The loss of one minibatch ``mb`` of the flattened rollout ``batch``: clipped surrogate, (clipped) value
+    loss, entropy bonus, and the optional terms (KL anchor, auxiliary object position); during the critic's
+    warm-up the value loss alone. Returns the loss and its parts (detached) with the approximate KL."""
+    mb_obs = {k: v_[mb] for k, v_ in batch["obs"].items()}
+    with autocast:
+        _, newlogp, entropy, newvalue, aux, *anchor_kl = agent.get_action_and_value(mb_obs, batch["act"][mb], anchor)
+    newlogp, newvalue = newlogp.float(), newvalue.float()
+    logratio = newlogp - batch["logp"][mb]
+    ratio = logratio.exp()
+    adv = batch["adv"][mb]
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+    ret, val = batch["ret"][mb], batch["val"][mb]
+    if args.clip_vloss:
+        v_clipped = val + (newvalue - val).clamp(-args.clip_coef, args.clip_coef)
+        v_loss = 0.5 * torch.max((newvalue - ret) ** 2, (v_clipped - ret) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((newvalue - ret) ** 2).mean()
+    entropy_loss = entropy.mean()
+    loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+    parts = {"policy": pg_loss, "value": v_loss, "entropy": entropy_loss}
+    if anchor is not None:
+        parts["anchor_kl"] = anchor_kl[0].float().mean()
+        loss = loss + args.anchor_coef * parts["anchor_kl"]
+    if aux is not None:
+        parts["aux"] = ((aux.float() - agent.aux_target(mb_obs)) ** 2).sum(-1).mean()
+        loss = loss + args.aux_coef * parts["aux"]
+    if warmup:  # the actor waits for a critic that knows it
+        loss = v_loss * args.vf_coef
+    with torch.no_grad():
+        parts["approx_kl"] = ((ratio - 1) - logratio).mean()
+        parts["clipfrac"] = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
+    return loss, {k: x.detach() for k, x in parts.items()}
+
+
+def apply_gradients(args: Args, agent: Agent, optimizer, loss: torch.Tensor, world: int) -> None:
+    """One optimiser step: gradients averaged over data-parallel ranks, clipped (actor and critic apart with
+    ``--separate-grad-clip``)."""
+    optimizer.zero_grad()
+    loss.backward()
+    if world > 1:  # data parallel: average the gradients of all ranks
+        for p in agent.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= world
+    if args.separate_grad_clip:
+        nn.utils.clip_grad_norm_(agent.actor.parameters(), args.max_grad_norm)
+        nn.utils.clip_grad_norm_([p for n, p in agent.named_parameters() if not n.startswith("actor.")],
+                                 args.max_grad_norm)
+    else:
+        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+    optimizer.step()
+
+
+def evaluate_in_training(args: Args, agent: Agent, env_cfg: EnvConfig, envs, device) -> dict:
+    """The periodic deterministic evaluation: at the full ranges, and under a curriculum also at the ranges it
+    trains on now (``success_rate_at_difficulty``)."""
+    result = evaluate(agent.actor, env_cfg, args, device)
+    difficulty = float(getattr(envs, "difficulty", 1.0))
+    if difficulty < 1.0:
+        current = evaluate(agent.actor, env_cfg, args, device, difficulty=difficulty)
+        result["success_rate_at_difficulty"] = current["success_rate"]
+    return {**result, "difficulty": difficulty}
+
+
+def check_replicas(agent: Agent, world: int, rank: int, updates: int) -> None:
+    """Data parallel: the replicas must not have drifted apart; then the process group closes."""
+    flat = torch.cat([t.detach().flatten().float() for t in (*agent.parameters(), *agent.buffers())])
+    gathered = [torch.empty_like(flat) for _ in range(world)]
+    dist.all_gather(gathered, flat)
+    if not all(torch.equal(gathered[0], g) for g in gathered):
+        raise RuntimeError("data-parallel replicas diverged: their parameters differ")
+    if rank == 0:
+        print(f"data-parallel replicas identical after {updates} updates", flush=True)
+    dist.barrier()  # no rank tears its connections down while another still talks
+    dist.destroy_process_group()
+    gc.collect()  # pending collectives' handles go now, while the interpreter is fully alive
+
+
+# ------------------------------------------------------------------------------------------------
+def main(args: Args) -> dict:
+    # ---- 1. layout, devices, seeding ------------------------------------------------------------
+    if args.pool.autoreset_mode != "next_step" or args.pool.numpy_obs:
+        raise ValueError(f"ppo.py needs torch observations and next_step autoreset, got autoreset_mode="
+                         f"{args.pool.autoreset_mode!r}, numpy_obs={args.pool.numpy_obs}")
+    layout = init_layout(args)
+    if layout is None:  # a rank that served a simulator worker
+        return {}
+    args, rank, world = layout
     device = torch.device(args.pool.learner_device)
     random.seed(args.seed + rank)
     np.random.seed(args.seed + rank)
     torch.manual_seed(args.seed)  # the same initial policy on every rank
-    actor_state = None
-    if args.init_actor:  # fine-tuning: the actor's task; extra keys (the critic's) and the curriculum are this run's
-        actor_state, task = initial_actor(args.init_actor, args.env_id)
-        rc = dataclasses.replace(task.randomization, curriculum=args.env.randomization.curriculum)
-        args = dataclasses.replace(args, env=dataclasses.replace(task, extra_obs=(), randomization=rc))
-    env_cfg = env_config(args)
-    if args.init_actor:
-        check_task(task, env_cfg, obs_groups(env_cfg)["policy"], who=f"--init-actor {args.init_actor}")
 
+    # ---- 2. the task (a fine-tuned actor's own), or only an evaluation ---------------------------------
+    args, actor_state, env_cfg = training_task(args)
     if args.eval_checkpoint:
-        ckpt = checkpoints.load(args.eval_checkpoint, device)
-        cfg = checkpoints.env_config(ckpt["env_config"])
-        policy = load_policy(ckpt["policy_export"], device)
-        result = evaluate(policy, cfg, args, device)
-        video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "eval.mp4")
-        result["video"] = run_episodes(deterministic(policy), eval_config(cfg), 1, args.seed, device, video)["video"]
-        print(json.dumps(result))
-        return result
+        return evaluate_checkpoint(args, device)
 
-    # ---- environments, agent, optimiser ------------------------------------------------------------
+    # ---- 3. environments, agent, optimiser, resumed state ------------------------------------------
     envs = gym.make_vec(args.env_id, num_envs=args.num_envs, config=env_cfg, pool=args.pool)
     spaces = key_spaces(env_cfg)
     T, N = args.num_steps, args.num_envs
@@ -343,11 +473,7 @@ def main(args: Args) -> dict:
     agent = make_agent(args, env_cfg, spaces, device, actor_state)
     if args.bf16 and device.type == "cpu":
         agent.actor.encoder.image_bf16 = agent.critic_enc.image_bf16 = True
-    anchor = None
-    if args.anchor_coef > 0:
-        if actor_state is None:
-            raise ValueError(f"--anchor-coef {args.anchor_coef} needs --init-actor (the policy to stay near)")
-        anchor = copy.deepcopy(agent.actor).eval().requires_grad_(False)
+    anchor = make_anchor(args, agent, actor_state)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     lr, global_step, start_update, wall_offset = args.learning_rate, 0, 1, 0.0
     torch.manual_seed(args.seed + rank)  # different exploration noise on every rank
@@ -364,19 +490,8 @@ def main(args: Args) -> dict:
         episodes_done = ckpt["episodes"][rank].to(device)
         envs.difficulty = ckpt["difficulty"]
         best = ckpt.get("best", best)
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    run_dir = args.run_dir or os.path.join("runs", run_name)
-    writer = None
-    if rank == 0:
-        os.makedirs(run_dir, exist_ok=True)
-        if args.track:
-            import wandb
-
-            wandb.init(project=args.wandb_project_name, config=checkpoints.to_plain(args), name=run_name,
-                       sync_tensorboard=True, save_code=True)
-        writer = SummaryWriter(run_dir)
-        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-            f"|{k}|{v}|" for k, v in checkpoints.to_plain(args).items()))
+    run = RunLog(args, enabled=rank == 0)  # the run's folder: tensorboard, W&B, summary.json
+    run_dir = run.dir
 
     def checkpoint(update: int, example_obs: dict, wall: float, name: str = "checkpoint.pt") -> None:
         """Every rank's random streams and episode counts, gathered; rank 0 writes (atomically).
@@ -399,7 +514,7 @@ def main(args: Args) -> dict:
                 "rng": [s["rng"] for s in states], "episodes": [s["episodes"] for s in states],
                 "difficulty": float(getattr(envs, "difficulty", 1.0)), "best": best})
 
-    # ---- rollout storage on the learner device (images stay uint8) -------------------------------
+    # ---- 4. rollout storage on the learner device (images stay uint8) ----------------------------
     obs_buf = {k: torch.zeros((T, N, *sp.shape), dtype=torch.uint8 if sp.dtype == np.uint8 else torch.float32,
                               device=device) for k, sp in spaces.items()}
     actions = torch.zeros((T, N, *envs.single_action_space.shape), device=device)
@@ -420,7 +535,7 @@ def main(args: Args) -> dict:
     phases = {"updates": 0, "steps": 0, "env_s": 0.0, "act_s": 0.0, "learn_s": 0.0}
     update = start_update - 1
     for update in bar:
-        # ---- collect a rollout (statistics accumulate on the device: no host sync per step) ---------
+        # ---- 5. collect a rollout (statistics accumulate on the device: no host sync per step) ------
         term_sums = torch.zeros(len(REWARD_TERMS), device=device)
         ep = torch.zeros(5, device=device)  # episodes, sum of returns, of lengths, of successes, of lifts
         timed = {"env_s": 0.0, "act_s": 0.0}
@@ -446,76 +561,30 @@ def main(args: Args) -> dict:
             ep += torch.stack([ended.sum(), (epi["r"] * ended).sum(), (epi["l"] * ended).sum(),
                                (epi["success"] * ended).sum(), (epi["lifted"] * ended).sum()])
 
-        # ---- advantages (GAE): a time-out bootstraps from its true final observation ---------------
+        # ---- 6. advantages (GAE): a time-out bootstraps from its true final observation ------------
         learn_start = time.perf_counter()
         with torch.no_grad(), autocast:
             next_value = agent.get_value(next_obs).float()
-        mean, std = agent.value_norm.mean, torch.sqrt(agent.value_norm.var + 1e-8)
-        v, nv = values * std + mean, next_value * std + mean
-        advantages = torch.zeros_like(rewards)
-        lastgaelam = torch.zeros(N, device=device)
-        for t in reversed(range(T)):
-            v_next = nv if t == T - 1 else v[t + 1]
-            delta = rewards[t] + args.gamma * v_next * (~terminated_buf[t]) - v[t]
-            lastgaelam = delta + args.gamma * args.gae_lambda * (~cut_buf[t]) * lastgaelam
-            advantages[t] = lastgaelam
-        returns = advantages + v
+        advantages, returns = compute_advantages(args, agent, rewards, values, next_value, terminated_buf, cut_buf)
         valid = valid_buf.reshape(-1)  # the reset step after an episode end is no transition
         agent.value_norm.update(returns.reshape(-1)[valid])
         norm_returns = (returns - agent.value_norm.mean) / torch.sqrt(agent.value_norm.var + 1e-8)
 
-        # ---- optimise the policy and the value function ----------------------------------------------
-        b_obs = {k: v_.reshape(-1, *v_.shape[2:]) for k, v_ in obs_buf.items()}
-        b_act, b_logp = actions.reshape(-1, actions.shape[-1]), logprobs.reshape(-1)
-        b_adv, b_ret, b_val = advantages.reshape(-1), norm_returns.reshape(-1), values.reshape(-1)
+        # ---- 7. optimise the policy and the value function ------------------------------------------
+        batch = {"obs": {k: v_.reshape(-1, *v_.shape[2:]) for k, v_ in obs_buf.items()},
+                 "act": actions.reshape(-1, actions.shape[-1]), "logp": logprobs.reshape(-1),
+                 "adv": advantages.reshape(-1), "ret": norm_returns.reshape(-1), "val": values.reshape(-1)}
         idx = valid.nonzero().squeeze(-1)
         clipfracs = []
         for _ in range(args.update_epochs):
             kls = []
             # the same number of minibatches on every rank, so the all-reduces pair up
             for mb in idx[torch.randperm(len(idx), device=device)].tensor_split(args.num_minibatches):
-                mb_obs = {k: v_[mb] for k, v_ in b_obs.items()}
-                with autocast:
-                    _, newlogp, entropy, newvalue, aux, *anchor_kl = agent.get_action_and_value(
-                        mb_obs, b_act[mb], anchor)
-                newlogp, newvalue = newlogp.float(), newvalue.float()
-                logratio = newlogp - b_logp[mb]
-                ratio = logratio.exp()
-                with torch.no_grad():
-                    kls.append(((ratio - 1) - logratio).mean())
-                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
-                adv = b_adv[mb]
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
-                if args.clip_vloss:
-                    v_clipped = b_val[mb] + (newvalue - b_val[mb]).clamp(-args.clip_coef, args.clip_coef)
-                    v_loss = 0.5 * torch.max((newvalue - b_ret[mb]) ** 2, (v_clipped - b_ret[mb]) ** 2).mean()
-                else:
-                    v_loss = 0.5 * ((newvalue - b_ret[mb]) ** 2).mean()
-                entropy_loss = entropy.mean()
-                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
-                if anchor is not None:
-                    anchor_loss = anchor_kl[0].float().mean()
-                    loss = loss + args.anchor_coef * anchor_loss
-                if aux is not None:
-                    aux_loss = ((aux.float() - agent.aux_target(mb_obs)) ** 2).sum(-1).mean()
-                    loss = loss + args.aux_coef * aux_loss
-                if update <= args.critic_warmup_updates:  # the actor waits for a critic that knows it
-                    loss = v_loss * args.vf_coef
-                optimizer.zero_grad()
-                loss.backward()
-                if world > 1:  # data parallel: average the gradients of all ranks
-                    for p in agent.parameters():
-                        if p.grad is not None:
-                            dist.all_reduce(p.grad)
-                            p.grad /= world
-                if args.separate_grad_clip:
-                    nn.utils.clip_grad_norm_(agent.actor.parameters(), args.max_grad_norm)
-                    nn.utils.clip_grad_norm_([p for n, p in agent.named_parameters() if not n.startswith("actor.")],
-                                             args.max_grad_norm)
-                else:
-                    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-                optimizer.step()
+                loss, parts = ppo_loss(args, agent, batch, mb, anchor, autocast,
+                                       warmup=update <= args.critic_warmup_updates)
+                apply_gradients(args, agent, optimizer, loss, world)
+                kls.append(parts["approx_kl"])
+                clipfracs.append(parts["clipfrac"])
             kl = torch.stack(kls).mean()
             if world > 1:
                 dist.all_reduce(kl)
@@ -532,15 +601,15 @@ def main(args: Args) -> dict:
 
         # the observation statistics move only now: a rollout and its update see the same normalisation,
         # so the probability ratio starts at exactly 1
-        agent.update_norms({k: b_obs[k][idx] for k in agent.vector_keys})
+        agent.update_norms({k: batch["obs"][k][idx] for k in agent.vector_keys})
         if update > start_update:
             phases.update(updates=phases["updates"] + 1, steps=phases["steps"] + T * N * world,
                           env_s=phases["env_s"] + timed["env_s"], act_s=phases["act_s"] + timed["act_s"],
                           learn_s=phases["learn_s"] + time.perf_counter() - learn_start)
 
-        # ---- logging, evaluation, checkpoints (one host sync per update) -------------------------------
+        # ---- 8. logging, evaluation, checkpoints (one host sync per update) ----------------------------
         wall = wall_offset + time.time() - start_time
-        y_pred, y_true = b_val[idx], b_ret[idx]
+        y_pred, y_true = batch["val"][idx], batch["ret"][idx]
         explained_var = (1 - (y_true - y_pred).var() / y_true.var()).item() if y_true.var() > 0 else float("nan")
         sps = int((global_step - start_step) / (time.time() - start_time))
         n_ep, ret_sum, len_sum, succ_sum, lift_sum = ep.tolist()
@@ -550,39 +619,33 @@ def main(args: Args) -> dict:
         stats.update(global_step=global_step, update=update, sps=sps, wall_time_s=round(wall, 1), phases=phases)
         out_of_time = args.time_limit_s is not None and wall >= args.time_limit_s
         last = update == num_updates or out_of_time
-        if writer is not None:
+        if run.enabled:
             scalars = {"charts/SPS": sps, "charts/learning_rate": lr,
                        "charts/curriculum_difficulty": getattr(envs, "difficulty", 1.0),
-                       "losses/value_loss": v_loss.item(), "losses/policy_loss": pg_loss.item(),
-                       "losses/entropy": entropy_loss.item(), "losses/approx_kl": kl.item(),
+                       **{f"losses/{LOSS_SCALARS.get(k, k)}": x.item() for k, x in parts.items()
+                          if k not in ("approx_kl", "clipfrac")},
+                       "losses/approx_kl": kl.item(),
                        "losses/clipfrac": torch.stack(clipfracs).mean().item(),
                        "perf/env_steps_per_s": T * N / max(timed["env_s"], 1e-9),
                        "perf/policy_steps_per_s": T * N / max(timed["act_s"], 1e-9),
                        "perf/learner_samples_per_s": T * N / max(time.perf_counter() - learn_start, 1e-9),
                        "losses/explained_variance": explained_var,
-                       **({"losses/anchor_kl": anchor_loss.item()} if anchor is not None else {}),
-                       **({"losses/aux": aux_loss.item()} if agent.aux is not None else {}),
                        **{f"reward/{k}": x for k, x in zip(REWARD_TERMS, term_sums.tolist())}}
             if n_ep > 0:
                 scalars.update({f"charts/{k}": stats[k] for k in ("episodic_return", "episodic_length",
                                                                    "success_rate", "lifted_rate")})
-            for k, x in scalars.items():
-                writer.add_scalar(k, x, global_step)
+            run.scalars(scalars, global_step)
             bar.set_postfix(sps=sps, ret=f"{stats.get('episodic_return', float('nan')):.1f}",
                             lifted=f"{stats.get('lifted_rate', float('nan')):.2f}",
                             success=f"{stats.get('success_rate', float('nan')):.2f}")
             if (args.eval_interval and update % args.eval_interval == 0) or last:
-                result = evaluate(agent.actor, env_cfg, args, device)
-                difficulty = float(getattr(envs, "difficulty", 1.0))
-                if difficulty < 1.0:  # under a curriculum: also at the ranges it trains on now
-                    current = evaluate(agent.actor, env_cfg, args, device, difficulty=difficulty)
-                    result["success_rate_at_difficulty"] = current["success_rate"]
-                    writer.add_scalar("eval/success_rate_at_difficulty", current["success_rate"], global_step)
+                result = evaluate_in_training(args, agent, env_cfg, envs, device)
                 curve.append({"global_step": global_step, "wall_time_s": round(wall, 1), **result,
-                              "difficulty": difficulty, "train_success_rate": stats.get("success_rate")})
-                for k in ("success_rate", "lifted_rate", "mean_return"):
-                    writer.add_scalar(f"eval/{k}", result[k], global_step)
-                    writer.add_scalar(f"eval_by_wall_time/{k}", result[k], int(wall))
+                              "train_success_rate": stats.get("success_rate")})
+                evals = {k: result[k] for k in ("success_rate", "lifted_rate", "mean_return",
+                                                "success_rate_at_difficulty") if k in result}
+                run.scalars({f"eval/{k}": x for k, x in evals.items()}, global_step)
+                run.scalars({f"eval_by_wall_time/{k}": x for k, x in evals.items()}, int(wall))
                 stats["eval"] = result
                 if result["success_rate"] > best["success_rate"]:
                     best = {"success_rate": result["success_rate"], "global_step": global_step, "update": update}
@@ -590,32 +653,17 @@ def main(args: Args) -> dict:
                 stats["best"] = best
         if update % args.checkpoint_interval == 0 or last:
             checkpoint(update, next_obs, wall)
-            if writer is not None and args.capture_video:
+            if run.enabled and args.capture_video:
                 run_episodes(deterministic(agent.actor), eval_config(env_cfg), 1, args.seed, device,
                              os.path.join(run_dir, "videos", f"step_{global_step}.mp4"))
         if out_of_time:
             break
     envs.close()
-    if writer is not None:
-        writer.close()
-        with open(os.path.join(run_dir, "summary.json"), "w") as f:
-            json.dump({"args": checkpoints.to_plain(args), "final": stats, "curve": curve}, f, indent=1)
-    stats.update(run_dir=run_dir, curve=curve, losses={"value": v_loss.item(), "policy": pg_loss.item(),
-                                                       "entropy": entropy_loss.item(),
-                                                       **({"aux": aux_loss.item()} if agent.aux is not None else {}),
-                                                       **({"anchor_kl": anchor_loss.item()} if anchor is not None
-                                                          else {})})
-    if world > 1:  # the replicas must not have drifted apart
-        flat = torch.cat([t.detach().flatten().float() for t in (*agent.parameters(), *agent.buffers())])
-        gathered = [torch.empty_like(flat) for _ in range(world)]
-        dist.all_gather(gathered, flat)
-        if not all(torch.equal(gathered[0], g) for g in gathered):
-            raise RuntimeError("data-parallel replicas diverged: their parameters differ")
-        if rank == 0:
-            print(f"data-parallel replicas identical after {stats['update']} updates", flush=True)
-        dist.barrier()  # no rank tears its connections down while another still talks
-        dist.destroy_process_group()
-        gc.collect()  # pending collectives' handles go now, while the interpreter is fully alive
+    run.close(stats, curve)
+    stats.update(run_dir=run_dir, curve=curve,
+                 losses={k: x.item() for k, x in parts.items() if k not in ("approx_kl", "clipfrac")})
+    if world > 1:
+        check_replicas(agent, world, rank, stats["update"])
     return stats
 
 
