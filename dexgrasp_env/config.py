@@ -21,15 +21,8 @@ from dexgrasp_env.sensors import (
     IMAGE_KEYS, OBS_MODE_SENSORS, SENSOR_BY_NAME, STATIC_SENSORS, CameraConfig, SensorsConfig, sensors_of_keys,
 )
 
-ObsMode = Literal[tuple(OBS_MODE_SENSORS)]  # "state", "depth", "stereo_rgb", "wrist_depth"
-ExtraKey = Literal[("state",) + IMAGE_KEYS]  # "state" and every sensor's keys
-AutoresetMode = Literal["next_step", "same_step", "disabled"]
-Backend = Literal["auto", "mujoco", "warp"]
-ActionMode = Literal["palm_synergy", "joint"]
-ObjectFeatures = Literal["auto", "shape", "points"]
-Decomposition = Literal["auto", "hull", "coacd"]
-Range = tuple[float, float]
-
+# Each list of allowed values is declared once, as a tuple (what error messages and checks read); its Literal
+# type (what tyro's --help and type checkers read) is made from it.
 OBS_MODES: tuple[str, ...] = tuple(OBS_MODE_SENSORS)
 EXTRA_KEYS: tuple[str, ...] = ("state",) + IMAGE_KEYS
 AUTORESET_MODES: tuple[str, ...] = ("next_step", "same_step", "disabled")
@@ -39,6 +32,15 @@ OBJECT_SETS: tuple[str, ...] = ("primitives", "procedural", "ycb")
 """Named object sets; any other ``object_set`` value is a folder of the user's ``.obj``/``.stl`` files."""
 OBJECT_FEATURES: tuple[str, ...] = ("auto", "shape", "points")
 DECOMPOSITIONS: tuple[str, ...] = ("auto", "hull", "coacd")
+
+ObsMode = Literal[OBS_MODES]  # "state", "depth", "stereo_rgb", "wrist_depth"
+ExtraKey = Literal[EXTRA_KEYS]  # "state" and every sensor's keys
+AutoresetMode = Literal[AUTORESET_MODES]
+Backend = Literal[BACKEND_CHOICES]
+ActionMode = Literal[ACTION_MODES]
+ObjectFeatures = Literal[OBJECT_FEATURES]
+Decomposition = Literal[DECOMPOSITIONS]
+Range = tuple[float, float]
 
 
 @dataclass(frozen=True)

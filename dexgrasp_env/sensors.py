@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 Range = tuple[float, float]
-Mount = Literal["world", "palm"]
-SensorKind = Literal["depth", "stereo_rgb"]
 MOUNTS: tuple[str, ...] = ("world", "palm")
+Mount = Literal[MOUNTS]
+SensorKind = Literal["depth", "stereo_rgb"]
 
 
 @dataclass(frozen=True)
