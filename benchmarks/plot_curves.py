@@ -51,9 +51,13 @@ def plot_ppo(curves: dict[str, list], out: str, title: str = "") -> str:
                         label=f"{label}: ADR level (fraction of the full ranges)")
                 ax.plot(x, [p.get("train_success_rate") for p in curve], linestyle="-.", color=line.get_color(),
                         alpha=0.6, label=f"{label}: training success at the current ranges (stochastic)")
+                if any("success_rate_at_difficulty" in p for p in curve):
+                    ax.plot(x, [p.get("success_rate_at_difficulty", p["success_rate"]) for p in curve],
+                            linestyle=(0, (3, 1, 1, 1)), marker=".", color=line.get_color(), alpha=0.8,
+                            label=f"{label}: success at the current ranges (deterministic)")
     axes[0].set_xlabel("environment steps (millions)")
     axes[1].set_xlabel("wall-clock time (minutes)")
-    axes[0].set_ylabel("deterministic rate (each run's evaluation episodes)")
+    axes[0].set_ylabel("rate (ADR runs: at the full ranges)")
     for ax in axes:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
