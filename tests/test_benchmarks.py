@@ -123,7 +123,6 @@ def test_camera_framing_finds_the_goals_above_a_narrow_frame(tmp_path):
     assert teacher["framing"]["camera"]["width"] == 64 and teacher["framing"]["goal_box_in_view"] == 1.0
     assert teacher["low_goals"]["goal_high"][2] == teacher["high_goals"]["goal_low"][2] == pytest.approx(0.3)
     halves = [teacher[h] for h in ("low_goals", "high_goals")]
-    assert [h["episodes"] for h in halves] == [2, 2]
     # the policy ran through its own camera and lifted: 0.77 of its episodes lift, so all 4 failing (p = 0.003)
     # means the evaluation is broken (a wrong view scores 0)
     assert sum(h["lifted_rate"] for h in halves) >= 0.5
