@@ -43,8 +43,8 @@ def test_shipped_teacher_reproduces_its_success_rate(name, seed):
     ("stereo-student", "stereo_rgb", ("left", "right", "proprio")),  # DAgger from state-teacher (README: Distil)
 ])
 def test_shipped_pixel_policy_reproduces_its_success_rate(name, obs_mode, keys):
-    """64 episodes on a seed not used to measure it, on the policy's own config (its camera), within 4 binomial
-    standard errors of the recorded 8-seed mean (0.17-0.22 for these policies: contacts are chaotic and float
+    """32 episodes on a seed not used to measure it, on the policy's own config (its camera), within 4 binomial
+    standard errors of the recorded 8-seed mean (0.24-0.31 for these policies: contacts are chaotic and float
     results differ between CPU models, so a one-seed figure only agrees with the record up to its sampling
     error); a broken sensor, encoder or action path scores near 0. An actor-only export of at most 5 MB."""
     policy, config = dexgrasp_env.load_pretrained(name)
@@ -52,7 +52,7 @@ def test_shipped_pixel_policy_reproduces_its_success_rate(name, obs_mode, keys):
     assert os.path.getsize(program_path(name)) <= 5 * 10**6
     recorded = policy.info["evaluation"]
     assert recorded["episodes"] == 1024 and 17 not in recorded["seeds"]
-    episodes = 64
+    episodes = 32
     result = run_episodes(policy, dataclasses.replace(config, object_assignment="cycle"), episodes, seed=17)
     p = recorded["success_rate"]
     tolerance = 4 * math.sqrt(p * (1 - p) / episodes)
