@@ -313,7 +313,7 @@ class DisaggregatedVectorEnv(gym.vector.VectorEnv):
 
     def _update_curriculum(self, done: torch.Tensor, success: torch.Tensor) -> None:
         if self.curriculum.cfg.enabled:
-            self.curriculum.update(int(done.sum()), int((done & success).sum()), steps=self.num_envs)
+            self.curriculum.update(int(done.sum()), int((done & success).sum()), steps=done.numel())
 
     def worker_pids(self) -> list[int | None]:
         """Process id of each simulator worker (``None`` for torchrun ranks, which may be remote)."""

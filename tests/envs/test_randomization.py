@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dexgrasp_env import rng
-from dexgrasp_env.config import CurriculumConfig, RandomizationConfig
+from dexgrasp_env.config import CurriculumConfig, EnvConfig, RandomizationConfig
 from dexgrasp_env.randomization import lerp_range
 from dexgrasp_env.task import GraspTask
 from tests.conftest import BACKENDS, small_config
@@ -199,3 +199,21 @@ def test_scheduled_curriculum_in_a_single_env():
         seen.append(info["curriculum_difficulty"])
         env.reset()
     assert seen == [0.25, 0.5]
+
+
+def test_scheduled_curriculum_in_the_pool_counts_each_environment_step_once():
+    """The vector env counts every environment step of a scheduled curriculum: 2 steps of 3 envs are 6 steps;
+    with pipelined halves each half counts its own envs (not the whole pool's twice)."""
+    from dexgrasp_env.vector.pool import make_vector_env
+
+    cfg = EnvConfig(randomization=dataclasses.replace(
+        RandomizationConfig(), curriculum=CurriculumConfig(enabled=True, schedule_steps=60)))
+    envs = make_vector_env(4, config=cfg, pipeline=True)
+    envs.reset(seed=0)
+    first, second = envs.halves()
+    for half in (first, second):
+        half.step(torch.zeros(half.num_envs, *envs.single_action_space.shape))
+    assert envs.difficulty == pytest.approx(4 / 60)
+    envs.step(torch.zeros(4, *envs.single_action_space.shape))
+    assert envs.difficulty == pytest.approx(8 / 60)
+    envs.close()
