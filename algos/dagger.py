@@ -243,7 +243,8 @@ def heldout_set(args: Args, cfg: EnvConfig, teacher, teacher_keys, student_keys,
     The teacher acts, so the set holds what a good student meets: reaching, closing the hand, lifting
     and holding at the goal, not only the first steps of an episode.
     """
-    env = gym.make_vec(args.env_id, num_envs=args.heldout_envs, config=eval_config(cfg, keep_extra=True), learner_device=str(device))
+    env = gym.make_vec(args.env_id, num_envs=args.heldout_envs, config=eval_config(cfg, keep_extra=True),
+                       learner_device=str(device))
     obs, _ = env.reset(seed=args.seed + 10_000)
     rows = []
     for t in range(cfg.max_episode_steps):
@@ -273,8 +274,9 @@ def main(args: Args) -> dict:
         student = load_policy(ckpt["policy_export"], device)
         act = lambda o: student({k: o[k] for k in ckpt["student_keys"]})[0]  # noqa: E731
         video = args.eval_video or os.path.join(os.path.dirname(args.eval_checkpoint), "student.mp4")
-        result = run_episodes(act, eval_config(cfg, keep_extra=True), args.eval_episodes, args.seed + 100_003, device)
-        run_episodes(act, eval_config(cfg, keep_extra=True), 1, args.seed, device, video)
+        eval_cfg = eval_config(cfg, keep_extra=True)
+        result = run_episodes(act, eval_cfg, args.eval_episodes, args.seed + 100_003, device)
+        run_episodes(act, eval_cfg, 1, args.seed, device, video)
         result = {f"student_{k}": v for k, v in result.items()} | {"video": video}
         print(json.dumps(result))
         return result

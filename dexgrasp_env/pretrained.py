@@ -35,11 +35,13 @@ def policy_id(name_or_path: str) -> dict:
     return {"name": name_or_path, "sha256": hashlib.sha256(program).hexdigest()}
 
 
-def program_path(name: str) -> str:
-    """The ``.pt2`` file of shipped policy ``name`` (its own, or the one its JSON's ``"program"`` names)."""
-    with open(os.path.join(POLICY_DIR, f"{name}.json")) as f:
-        program = json.load(f).get("program", f"{name}.pt2")
-    return os.path.join(POLICY_DIR, program)
+def program_path(name: str, meta: dict | None = None) -> str:
+    """The ``.pt2`` file of shipped policy ``name`` (its own, or the one its JSON's ``"program"`` names);
+    ``meta``: that JSON, when the caller has read it already."""
+    if meta is None:
+        with open(os.path.join(POLICY_DIR, f"{name}.json")) as f:
+            meta = json.load(f)
+    return os.path.join(POLICY_DIR, meta.get("program", f"{name}.pt2"))
 
 
 def available() -> tuple[str, ...]:
@@ -122,7 +124,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu"):
         raise ValueError(f"no shipped policy named {name!r}; expected one of {names}")
     with open(os.path.join(POLICY_DIR, f"{name}.json")) as f:
         meta = json.load(f)
-    with open(program_path(name), "rb") as f:
+    with open(program_path(name, meta), "rb") as f:
         program = load_policy(f.read(), device)
     config = env_config(meta.pop("env_config"))
     keys = tuple(meta["policy_keys"])
