@@ -713,6 +713,20 @@ RECIPES = {
                            reward=RewardConfig(goal_sharpness=5.0, success=2.0),
                            randomization=RandomizationConfig(curriculum=CurriculumConfig(schedule_steps=8_000_000)),
                            **CPU_TEACHER))),
+    "depth-robust-gated": (
+        "end-to-end Depth PPO from scratch under the paper's randomization: depth-robust-scratch with the schedule "
+        "gated on success (its clock runs only while the training success is at least 0.1), nominal to "
+        "RandomizationConfig.full() over 4 M gated steps, 2 h on 2 CPU cores",
+        Args(env_id="DexGrasp-Depth-v0", adr=True, num_envs=256, gamma=0.99, init_log_std=-0.5, aux_coef=1.0,
+             bf16=True, max_learning_rate=1e-3, separate_grad_clip=True, depth_encoding="masked",
+             total_timesteps=40_000_000, time_limit_s=7200, eval_interval=50, eval_episodes=64,
+             checkpoint_interval=25, run_dir="runs/depth-robust-gated",
+             env=EnvConfig(sensors=SensorsConfig(depth=CameraConfig(width=32, height=32, fovy=30.0,
+                                                                    target=(0.6, 0.0, 0.18))),
+                           reward=RewardConfig(goal_sharpness=5.0, success=2.0),
+                           randomization=RandomizationConfig(curriculum=CurriculumConfig(
+                               schedule_steps=4_000_000, schedule_gate=0.1)),
+                           **CPU_TEACHER))),
     "depth-teacher": (
         "PPO fine-tuning (KL-anchored) of the DAgger depth student `dagger.py depth-student`, 30 min on 2 CPU "
         "cores (shipped: depth-teacher)",

@@ -113,6 +113,11 @@ class CurriculumConfig:
     many environment steps (of the whole vector env), whatever the success. A success-gated curriculum stalls
     where the stochastic training policy's success hovers at the threshold (``depth-robust``'s tries stopped
     at 0.12 and 0.22); a schedule reaches the full ranges at a known step."""
+    schedule_gate: float | None = None
+    """With ``schedule_steps``: the schedule's clock runs only while the success fraction of the last
+    ``min_episodes`` finished episodes is at least this (closed until they have finished). A policy learning
+    from scratch first has to grasp at all; a fixed schedule widened the ranges before it did
+    (``depth-robust-scratch``: half of ``full()`` by 4 M steps, no lift), a gate holds them while it cannot."""
 
 
 @dataclass(frozen=True)

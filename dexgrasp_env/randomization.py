@@ -62,13 +62,15 @@ def _scaled(u: torch.Tensor, full, nominal: float, difficulty: float) -> torch.T
 class Curriculum:
     """The curriculum (the paper's ADR): the difficulty grows by ``step`` whenever the success rate of
     the last ``min_episodes`` finished episodes passes ``threshold``, or, with ``schedule_steps``, linearly
-    with the environment steps taken. Without a curriculum the difficulty is 1 (the full ranges)."""
+    with the environment steps taken (with ``schedule_gate``, only the steps taken while the last window's
+    success fraction was at least the gate). Without a curriculum the difficulty is 1 (the full ranges)."""
 
     def __init__(self, cfg: CurriculumConfig) -> None:
         self.cfg = cfg
         self.difficulty = cfg.initial_difficulty if cfg.enabled else 1.0
         self.episodes = self.successes = 0
         self.steps = 0
+        self.gate_open = cfg.schedule_gate is None
 
     def set_difficulty(self, value: float) -> None:
         """Jump to ``value`` (a resumed run's); a schedule continues from the step that gives it."""
@@ -83,7 +85,14 @@ class Curriculum:
         if not self.cfg.enabled:
             return self.difficulty
         if self.cfg.schedule_steps:
-            self.steps += steps
+            if self.cfg.schedule_gate is not None and ended:
+                self.episodes += ended
+                self.successes += successes
+                if self.episodes >= self.cfg.min_episodes:
+                    self.gate_open = self.successes / self.episodes >= self.cfg.schedule_gate
+                    self.episodes = self.successes = 0
+            if self.gate_open:
+                self.steps += steps
             start = self.cfg.initial_difficulty
             self.difficulty = min(1.0, start + (1.0 - start) * self.steps / self.cfg.schedule_steps)
             return self.difficulty
