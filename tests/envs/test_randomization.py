@@ -181,6 +181,21 @@ def test_scheduled_curriculum_widens_with_steps_and_resumes_where_it_was():
     assert resumed.update(0, 0, steps=250) == pytest.approx(0.8)
 
 
+def test_gated_schedule_runs_only_while_the_training_success_holds():
+    """With ``schedule_gate`` the schedule's clock stops until a window of ``min_episodes`` finished episodes
+    reaches the gate, and stops again when a later window falls below it; the difficulty never shrinks."""
+    from dexgrasp_env.randomization import Curriculum
+
+    cur = Curriculum(CurriculumConfig(enabled=True, schedule_steps=1000, schedule_gate=0.5, min_episodes=10))
+    assert cur.update(0, 0, steps=500) == 0.0  # no window yet: closed
+    assert cur.update(10, 2, steps=500) == 0.0  # 0.2 < 0.5: closed
+    assert cur.update(10, 5, steps=500) == pytest.approx(0.5)  # 0.5: open, these steps count
+    assert cur.update(0, 0, steps=250) == pytest.approx(0.75)  # no new window: stays open
+    assert cur.update(9, 0, steps=100) == pytest.approx(0.85)  # window not full yet
+    assert cur.update(1, 0, steps=100) == pytest.approx(0.85)  # 0 of 10: closed again, held
+    assert cur.update(10, 10, steps=500) == 1.0
+
+
 def test_scheduled_curriculum_in_a_single_env():
     """gym.make counts every step towards the schedule (not only the steps of ended episodes)."""
     import gymnasium as gym
