@@ -133,12 +133,14 @@ def single_env_profile(backend: str, steps: int = 500) -> dict:
             "env_wrapper_us": round(total / steps * 1e6 - us["task"], 1)}
 
 
-def ppo_sps(backend: str, num_envs: int, updates: int) -> float:
-    """End-to-end SPS of algos/ppo.py (startup excluded: the script measures from its first update)."""
+def ppo_sps(backend: str, num_envs: int, updates: int, quick: bool = False) -> float:
+    """End-to-end SPS of algos/ppo.py (startup excluded: the script measures from its first update); ``quick``:
+    0.5 s episodes and one evaluation episode (a check that it runs)."""
     with tempfile.TemporaryDirectory() as run_dir:
         cmd = [sys.executable, os.path.join(ROOT, "algos", "ppo.py"), "--num-envs", str(num_envs),
                "--total-timesteps", str(num_envs * 16 * updates), "--env.backend", backend,
-               "--env.episode-length-s", "4", "--gamma", "0.99", "--init-log-std", "-0.5", "--eval-episodes", "16",
+               "--env.episode-length-s", "0.5" if quick else "4", "--gamma", "0.99", "--init-log-std", "-0.5",
+               "--eval-episodes", "1" if quick else "16",
                "--checkpoint-interval", "100000", "--run-dir", run_dir, "--no-progress"]
         subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
         with open(os.path.join(run_dir, "summary.json")) as f:
@@ -201,7 +203,7 @@ def main() -> None:
         emit({"machine": machine(), "results": {"object_sets": object_sets(args.object_sets, *set_sizes, not q)}},
              args.out)
         return
-    sizes = (4, 8) if q else (64, 256, 1024)
+    sizes = (8,) if q else (64, 256, 1024)
     steps = lambda n: 2 if q else max(10, 20480 // n)  # noqa: E731
     seconds = 0.2 if q else 4.0
     results: dict = {"single_env": {}, "state_vector": {}, "depth_vector": {}, "ppo_sps_512": {}}
@@ -238,7 +240,7 @@ def main() -> None:
         row["mujoco_over_warp"] = round(row["mujoco"] / row["warp"], 2)
         results["depth_vector"][f"{w}x{h}"] = row
     for backend in BACKENDS:
-        results["ppo_sps_512"][backend] = ppo_sps(backend, 16 if q else 512, 2 if q else 12)
+        results["ppo_sps_512"][backend] = ppo_sps(backend, 16 if q else 512, 2 if q else 12, q)
     results["ppo_sps_512"]["mujoco_over_warp"] = round(results["ppo_sps_512"]["mujoco"]
                                                        / results["ppo_sps_512"]["warp"], 2)
     results["object_sets"] = object_sets(args.object_sets, *set_sizes, not q)

@@ -15,10 +15,11 @@ if [[ "${1:-}" == "--quick" ]]; then QUICK=1; shift; fi
 OUT=${1:-benchmarks/results}
 mkdir -p "$OUT"
 if [[ $QUICK == 1 ]]; then
-  DEVICE=cpu; SIZES="4"; POOL_ENVS=4; RES=(--width 16 --height 12); PPO_ENVS=8; PPO_SECONDS=5; STEPS=2; EVAL=4
+  DEVICE=cpu; SIZES="4"; POOL_ENVS=4; RES=(--width 16 --height 12); PPO_ENVS=8; PPO_SECONDS=2; STEPS=2; EVAL=4
+  CAPACITY_RES=(--resolutions 32x24)
 else
   DEVICE=${DEVICE:-cuda:0}; SIZES="1024 4096 8192"; POOL_ENVS=4096; RES=(--width 160 --height 120)
-  PPO_ENVS=4096; PPO_SECONDS=300; STEPS=20; EVAL=256
+  PPO_ENVS=4096; PPO_SECONDS=300; STEPS=20; EVAL=256; CAPACITY_RES=()
 fi
 NAME=$(python -c "import torch; print(torch.cuda.get_device_name(0).replace(' ', '-') if torch.cuda.is_available() else 'cpu')")
 TAG="${NAME}_$(date +%F)"
@@ -31,7 +32,7 @@ echo "throughput done at $((SECONDS - START)) s"
 timeout 90 python benchmarks/pool.py --env-id DexGrasp-Depth-v0 --num-envs "$POOL_ENVS" --workers 0 2 \
   --sim-device "$DEVICE" --learner-device "$DEVICE" "${RES[@]}" --steps "$STEPS" --out "$OUT/pool_${TAG}.json"
 echo "pool done at $((SECONDS - START)) s"
-timeout 60 python benchmarks/capacity.py --sim-device "$DEVICE" --gpus 4 --gpu-gib 80 --out "$OUT/capacity_${TAG}.json"
+timeout 60 python benchmarks/capacity.py --sim-device "$DEVICE" --gpus 4 --gpu-gib 80 "${CAPACITY_RES[@]}" --out "$OUT/capacity_${TAG}.json"
 echo "capacity done at $((SECONDS - START)) s"
 RUN=$(mktemp -d)
 timeout $((PPO_SECONDS + 120)) python algos/ppo.py --num-envs "$PPO_ENVS" --learner-device "$DEVICE" \

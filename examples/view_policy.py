@@ -13,6 +13,7 @@ beside what the policy sees; with ``--episodes N`` the video plays N episodes, e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 import numpy as np
@@ -35,6 +36,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="reset seed of the first episode")
     parser.add_argument("--episodes", type=int, default=4, help="episodes in the video, one object shape each")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
+    parser.add_argument("--episode-length-s", type=float, default=None,
+                        help="cut each episode after this many seconds (default: the policy's own episode length)")
     args = parser.parse_args()
 
     if not os.path.exists(args.checkpoint):
@@ -45,6 +48,9 @@ def main() -> None:
         cfg = checkpoints.env_config(ckpt["env_config"])
         program = load_policy(ckpt["policy_export"])
         keys = tuple(ckpt.get("policy_keys") or ckpt["student_keys"])
+
+    if args.episode_length_s is not None:
+        cfg = dataclasses.replace(cfg, episode_length_s=args.episode_length_s)
 
     def act(obs: dict) -> torch.Tensor:
         mean, std = program({k: obs[k] for k in keys})

@@ -57,18 +57,19 @@ def test_view_policy_from_a_ppo_checkpoint(tmp_path):
 
 
 def test_view_policy_films_the_shipped_teacher_by_default(tmp_path):
-    """No checkpoint given: the shipped state-teacher, one 4 s episode (its quality: tests/test_pretrained.py)."""
+    """No checkpoint given: the shipped state-teacher, one episode cut at 1 s (its quality: tests/test_pretrained.py)."""
     video = tmp_path / "teacher.mp4"
-    out = run("examples/view_policy.py", "--out", str(video), "--episodes", "1")
+    out = run("examples/view_policy.py", "--out", str(video), "--episodes", "1", "--episode-length-s", "1")
     assert video.stat().st_size > 10_000
-    assert "1 episodes: success" in out and "240 frames" in out
+    assert "1 episodes: success" in out and "60 frames" in out
 
 
 
 def test_view_policy_films_the_shipped_stereo_student_with_both_eyes(tmp_path):
     video = tmp_path / "stereo.mp4"
-    out = run("examples/view_policy.py", "stereo-student", "--out", str(video), "--episodes", "1")
-    assert video.stat().st_size > 10_000 and "1 episodes: success" in out and "240 frames" in out
+    out = run("examples/view_policy.py", "stereo-student", "--out", str(video), "--episodes", "1",
+              "--episode-length-s", "0.5")
+    assert video.stat().st_size > 10_000 and "1 episodes: success" in out and "30 frames" in out
     import imageio.v2 as imageio
 
     frame = imageio.get_reader(str(video)).get_data(0)
@@ -79,5 +80,6 @@ def test_view_policy_films_the_shipped_stereo_student_with_both_eyes(tmp_path):
 def test_view_policy_films_the_shipped_depth_teacher(tmp_path):
     """A shipped policy by name: the depth teacher, its depth view beside the person's."""
     video = tmp_path / "depth.mp4"
-    out = run("examples/view_policy.py", "depth-teacher", "--out", str(video), "--episodes", "1")
-    assert video.stat().st_size > 10_000 and "1 episodes: success" in out and "240 frames" in out
+    out = run("examples/view_policy.py", "depth-teacher", "--out", str(video), "--episodes", "1",
+              "--episode-length-s", "0.5")
+    assert video.stat().st_size > 10_000 and "1 episodes: success" in out and "30 frames" in out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -180,6 +181,11 @@ def spawn_main(spec: WorkerSpec, host: str, port: int, prefix: str) -> None:
     store.set(f"{prefix}/hello", str(os.getpid()))  # the learner waits for this before the rendezvous
     group = pair_group(store, prefix, 1, spec.backend, spec.device, IDLE_TIMEOUT)
     serve(spec, group)
+    # closed cleanly: leave without the interpreter's teardown of torch, Warp and the process group, which
+    # took 2-4 s per worker (a pool's close waited for it); an error above still exits through Python
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def torchrun_groups(world_size: int) -> list:

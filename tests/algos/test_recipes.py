@@ -76,7 +76,11 @@ def _tiny_dagger(name: str, run_dir, **kw) -> dict:
                                            env=dataclasses.replace(args.env, episode_length_s=0.3), **kw))
 
 
-@pytest.mark.parametrize("name", ["state-teacher", "state-teacher-v1", "depth-scratch", "depth-robust"])
+LAYOUT_RECIPES = ("disaggregated", "data-parallel", "multi-node")  # below and in tests/algos/test_multinode.py
+AFTER_A_STUDENT = ("depth-teacher",)  # fine-tunes a DAgger student: test_distillation_recipes_run_then_fine_tune
+
+
+@pytest.mark.parametrize("name", [n for n in ppo.RECIPES if n not in LAYOUT_RECIPES + AFTER_A_STUDENT])
 def test_ppo_recipe_runs_two_updates(name, tmp_path):
     stats = _tiny_ppo(name, tmp_path)
     assert stats["global_step"] == 64

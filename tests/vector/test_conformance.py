@@ -145,15 +145,15 @@ def test_disabled_mode_and_partial_episodes(pools, layout):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_bit_identical_across_worker_counts(backend):
-    """Environment i depends only on (seed, i) and its actions: in-process, 1 or 2 workers give the same bits."""
-    runs = []
-    for devices in (None, ("cpu",), ("cpu", "cpu")):
-        env = gym.make_vec("DexGrasp-Depth-v0", num_envs=NUM_ENVS, sim_devices=devices, camera=SMALL_CAMERA,
-                           episode_length_s=EPISODE_S, extra_obs=("state",), backend=backend)
-        runs.append(rollout(env, 14, seed=123))
-        env.close()
-    local, one, two = runs
+def test_bit_identical_across_worker_counts(pools, backend):
+    """Environment i depends only on (seed, i) and its actions: in-process, 1 or 2 workers give the same bits (the
+    in-process and 2-worker pools are the module's, already stepped by other tests: a seeded reset starts over)."""
+    one_worker = gym.make_vec("DexGrasp-Depth-v0", num_envs=NUM_ENVS, sim_devices=("cpu",), camera=SMALL_CAMERA,
+                              episode_length_s=EPISODE_S, extra_obs=("state",), backend=backend)
+    one = rollout(one_worker, 14, seed=123)
+    one_worker.close()
+    local, two = (rollout(pool(pools, f"{devices}-{backend}", "next_step"), 14, seed=123)
+                  for devices in DEVICES)
     for other in (one, two):
         for t, (ref, got) in enumerate(zip(local, other)):
             for key in ("depth", "proprio", "state"):
