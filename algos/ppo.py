@@ -672,6 +672,23 @@ def main(args: Args) -> dict:
 # ------------------------------------------------------------------------------------------------
 CPU_TEACHER = dict(episode_length_s=4.0)
 """The CPU task of the State teachers and everything distilled from them: 4 s episodes (the paper's are 10 s)."""
+DEPTH_SCRATCH_TASK = EnvConfig(sensors=SensorsConfig(depth=CameraConfig(width=32, height=32, fovy=30.0,
+                                                                         target=(0.6, 0.0, 0.18))),
+                               reward=RewardConfig(goal_sharpness=5.0, success=2.0), **CPU_TEACHER)
+"""The task of end-to-end depth PPO from scratch: 32x32 at 30 degrees, aimed at the goal box; a sharper goal term."""
+DEPTH_SCRATCH_PPO = dict(env_id="DexGrasp-Depth-v0", num_envs=256, gamma=0.99, init_log_std=-0.5, aux_coef=1.0,
+                         bf16=True, max_learning_rate=1e-3, separate_grad_clip=True, total_timesteps=40_000_000,
+                         time_limit_s=7200, eval_interval=50, eval_episodes=64, checkpoint_interval=25)
+"""PPO from scratch on pixels, 2 hours on 2 CPU cores (``depth-scratch`` and its robust variants)."""
+
+
+def depth_scratch_towards_full(run_dir: str, curriculum: CurriculumConfig) -> Args:
+    """``depth-scratch`` with the masked depth input, its randomization widened towards ``RandomizationConfig.full()``
+    by ``curriculum`` (the depth camera model's holes would read as objects through the per-pixel input)."""
+    return Args(**DEPTH_SCRATCH_PPO, adr=True, depth_encoding="masked", run_dir=run_dir,
+                env=dataclasses.replace(DEPTH_SCRATCH_TASK, randomization=RandomizationConfig(curriculum=curriculum)))
+
+
 RECIPES = {
     "state-teacher": (
         "State teacher on procedural shapes, 45 min on 2 CPU cores (shipped: state-teacher, procedural-teacher)",
@@ -685,12 +702,7 @@ RECIPES = {
     "depth-scratch": (
         "end-to-end Depth PPO from scratch: 32x32, 30 deg camera aimed at the goal box, 2 h on 2 CPU cores "
         "(shipped: depth-scratch)",
-        Args(env_id="DexGrasp-Depth-v0", num_envs=256, gamma=0.99, init_log_std=-0.5, aux_coef=1.0, bf16=True,
-             max_learning_rate=1e-3, separate_grad_clip=True, total_timesteps=40_000_000, time_limit_s=7200,
-             eval_interval=50, eval_episodes=64, checkpoint_interval=25, run_dir="runs/depth-scratch",
-             env=EnvConfig(sensors=SensorsConfig(depth=CameraConfig(width=32, height=32, fovy=30.0,
-                                                                    target=(0.6, 0.0, 0.18))),
-                           reward=RewardConfig(goal_sharpness=5.0, success=2.0), **CPU_TEACHER))),
+        Args(**DEPTH_SCRATCH_PPO, run_dir="runs/depth-scratch", env=DEPTH_SCRATCH_TASK)),
     "depth-robust": (
         "depth-scratch's second stage: PPO under ADR towards RandomizationConfig.full() (camera pose 3 cm / 3 deg, "
         "the depth camera model, physics, pushes, observation noise), 1 h on 2 CPU cores",
@@ -704,29 +716,13 @@ RECIPES = {
         "end-to-end Depth PPO from scratch under the paper's randomization: depth-scratch's task and settings, the "
         "masked depth input, and a schedule from nominal to RandomizationConfig.full() over 8 M steps, 2 h on 2 CPU "
         "cores",
-        Args(env_id="DexGrasp-Depth-v0", adr=True, num_envs=256, gamma=0.99, init_log_std=-0.5, aux_coef=1.0,
-             bf16=True, max_learning_rate=1e-3, separate_grad_clip=True, depth_encoding="masked",
-             total_timesteps=40_000_000, time_limit_s=7200, eval_interval=50, eval_episodes=64,
-             checkpoint_interval=25, run_dir="runs/depth-robust-scratch",
-             env=EnvConfig(sensors=SensorsConfig(depth=CameraConfig(width=32, height=32, fovy=30.0,
-                                                                    target=(0.6, 0.0, 0.18))),
-                           reward=RewardConfig(goal_sharpness=5.0, success=2.0),
-                           randomization=RandomizationConfig(curriculum=CurriculumConfig(schedule_steps=8_000_000)),
-                           **CPU_TEACHER))),
+        depth_scratch_towards_full("runs/depth-robust-scratch", CurriculumConfig(schedule_steps=8_000_000))),
     "depth-robust-gated": (
         "end-to-end Depth PPO from scratch under the paper's randomization: depth-robust-scratch with the schedule "
         "gated on success (its clock runs only while the training success is at least 0.1), nominal to "
         "RandomizationConfig.full() over 4 M gated steps, 2 h on 2 CPU cores",
-        Args(env_id="DexGrasp-Depth-v0", adr=True, num_envs=256, gamma=0.99, init_log_std=-0.5, aux_coef=1.0,
-             bf16=True, max_learning_rate=1e-3, separate_grad_clip=True, depth_encoding="masked",
-             total_timesteps=40_000_000, time_limit_s=7200, eval_interval=50, eval_episodes=64,
-             checkpoint_interval=25, run_dir="runs/depth-robust-gated",
-             env=EnvConfig(sensors=SensorsConfig(depth=CameraConfig(width=32, height=32, fovy=30.0,
-                                                                    target=(0.6, 0.0, 0.18))),
-                           reward=RewardConfig(goal_sharpness=5.0, success=2.0),
-                           randomization=RandomizationConfig(curriculum=CurriculumConfig(
-                               schedule_steps=4_000_000, schedule_gate=0.1)),
-                           **CPU_TEACHER))),
+        depth_scratch_towards_full("runs/depth-robust-gated",
+                                   CurriculumConfig(schedule_steps=4_000_000, schedule_gate=0.1))),
     "depth-teacher": (
         "PPO fine-tuning (KL-anchored) of the DAgger depth student `dagger.py depth-student`, 30 min on 2 CPU "
         "cores (shipped: depth-teacher)",
