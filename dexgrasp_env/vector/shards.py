@@ -241,7 +241,7 @@ class Worker:
     def kill(self) -> None:
         if self.process is not None and self.process.is_alive():
             self.process.kill()
-        if self.process is not None:
+        if self.process is not None and self.process.pid is not None:  # a failed start() leaves none to join
             self.process.join(5)
 
     def request_close(self) -> None:
