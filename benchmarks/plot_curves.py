@@ -47,7 +47,7 @@ def plot_ppo(curves: dict[str, list], out: str, title: str = "") -> str:
             ax.plot(x, [p["lifted_rate"] for p in curve], linestyle="--", color=line.get_color(),
                     label=f"{label}: lifted")
             if any(p.get("difficulty", 1.0) < 1.0 for p in curve):  # an ADR run: its level, and success there
-                ax.plot(x, [p["difficulty"] for p in curve], linestyle=(0, (1, 1)), color="black", alpha=0.7,
+                ax.plot(x, [p["difficulty"] for p in curve], linestyle=(0, (1, 1)), color=line.get_color(), alpha=0.7,
                         label=f"{label}: ADR level (fraction of the full ranges)")
                 ax.plot(x, [p.get("train_success_rate") for p in curve], linestyle="-.", color=line.get_color(),
                         alpha=0.6, label=f"{label}: training success at the current ranges (stochastic)")
