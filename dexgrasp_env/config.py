@@ -119,6 +119,23 @@ class CurriculumConfig:
     from scratch first has to grasp at all; a fixed schedule widened the ranges before it did
     (``depth-robust-scratch``: half of ``full()`` by 4 M steps, no lift), a gate holds them while it cannot."""
 
+    def __post_init__(self) -> None:
+        for name in ("initial_difficulty", "step"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"curriculum {name}={getattr(self, name)!r} must be in [0, 1]")
+        if self.min_episodes < 1:
+            raise ValueError(f"curriculum min_episodes={self.min_episodes!r} must be >= 1")
+        if self.schedule_steps is not None and self.schedule_steps < 1:
+            raise ValueError(f"curriculum schedule_steps={self.schedule_steps!r} must be >= 1, or None for the "
+                             f"success-gated curriculum")
+        if self.schedule_gate is not None:
+            if self.schedule_steps is None:
+                raise ValueError(f"curriculum schedule_gate={self.schedule_gate!r} gates a schedule: it needs "
+                                 f"schedule_steps")
+            if not 0.0 <= self.schedule_gate <= 1.0:
+                raise ValueError(f"curriculum schedule_gate={self.schedule_gate!r} must be a success fraction in "
+                                 f"[0, 1]")
+
 
 @dataclass(frozen=True)
 class RandomizationConfig:

@@ -196,6 +196,17 @@ def test_gated_schedule_runs_only_while_the_training_success_holds():
     assert cur.update(10, 10, steps=500) == 1.0
 
 
+@pytest.mark.parametrize("fields, message", [
+    (dict(schedule_gate=0.1), "schedule_gate=0.1 gates a schedule: it needs schedule_steps"),
+    (dict(schedule_steps=100, schedule_gate=1.5), r"schedule_gate=1.5 must be a success fraction in \[0, 1\]"),
+    (dict(schedule_steps=0), "schedule_steps=0 must be >= 1"),
+    (dict(initial_difficulty=-0.1), r"initial_difficulty=-0.1 must be in \[0, 1\]"),
+])
+def test_a_bad_curriculum_is_refused_by_name(fields, message):
+    with pytest.raises(ValueError, match=message):
+        CurriculumConfig(enabled=True, **fields)
+
+
 def test_scheduled_curriculum_in_a_single_env():
     """gym.make counts every step towards the schedule (not only the steps of ended episodes)."""
     import gymnasium as gym
