@@ -25,7 +25,8 @@ def eval_config(config: EnvConfig, *, keep_extra: bool = False, difficulty: floa
     ``algos/dagger.py`` and the benchmarks all evaluate through this."""
     rc = config.randomization
     held = ({"enabled": False} if difficulty is None else
-            {"enabled": True, "initial_difficulty": difficulty, "step": 0.0, "schedule_steps": None})
+            {"enabled": True, "initial_difficulty": difficulty, "step": 0.0, "schedule_steps": None,
+             "schedule_gate": None})
     rc = dataclasses.replace(rc, curriculum=dataclasses.replace(rc.curriculum, **held))
     extra = config.extra_obs if keep_extra else ()
     return dataclasses.replace(config, extra_obs=extra, object_assignment="cycle", randomization=rc)
