@@ -79,31 +79,31 @@ class Curriculum:
             start = self.cfg.initial_difficulty
             self.steps = round(max(0.0, value - start) / max(1e-9, 1.0 - start) * self.cfg.schedule_steps)
 
+    def _window(self, ended: int, successes: int) -> float | None:
+        """Count finished episodes; the success fraction of a completed window of ``min_episodes``, else ``None``."""
+        self.episodes += ended
+        self.successes += successes
+        if self.episodes < self.cfg.min_episodes:
+            return None
+        fraction = self.successes / self.episodes
+        self.episodes = self.successes = 0
+        return fraction
+
     def update(self, ended: int, successes: int, steps: int = 0) -> float:
         """Count ``steps`` environment steps and ``ended`` finished episodes, ``successes`` of them successful;
         returns the difficulty."""
         if not self.cfg.enabled:
             return self.difficulty
+        fraction = self._window(ended, successes) if ended else None
         if self.cfg.schedule_steps:
-            if self.cfg.schedule_gate is not None and ended:
-                self.episodes += ended
-                self.successes += successes
-                if self.episodes >= self.cfg.min_episodes:
-                    self.gate_open = self.successes / self.episodes >= self.cfg.schedule_gate
-                    self.episodes = self.successes = 0
+            if self.cfg.schedule_gate is not None and fraction is not None:
+                self.gate_open = fraction >= self.cfg.schedule_gate
             if self.gate_open:
                 self.steps += steps
             start = self.cfg.initial_difficulty
             self.difficulty = min(1.0, start + (1.0 - start) * self.steps / self.cfg.schedule_steps)
-            return self.difficulty
-        if not ended:
-            return self.difficulty
-        self.episodes += ended
-        self.successes += successes
-        if self.episodes >= self.cfg.min_episodes:
-            if self.successes / self.episodes > self.cfg.threshold:
-                self.difficulty = min(1.0, self.difficulty + self.cfg.step)
-            self.episodes = self.successes = 0
+        elif fraction is not None and fraction > self.cfg.threshold:
+            self.difficulty = min(1.0, self.difficulty + self.cfg.step)
         return self.difficulty
 
 
