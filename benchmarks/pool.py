@@ -8,12 +8,19 @@ transport of the results, copies into the learner's tensors and waiting.
     python benchmarks/pool.py --num-envs 64 --workers 0 1 2 --width 64 --height 64
     python benchmarks/pool.py --sim-device cuda:0 --learner-device cuda:0 --num-envs 4096 --workers 0 1 2 \
         --width 160 --height 120 --out benchmarks/results/pool_h100.json
+    python benchmarks/pool.py --start --out benchmarks/results/pool_start_cpu-2core_$(date +%F).json
+
+``--start`` times how long a pool of two CPU workers takes from ``make_vec`` to its first observation, for
+each start method (``PoolConfig.start_method``) and for State and Depth, each pair in a fresh process: the
+first pool (which starts the forkserver) and the median of the next ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -117,6 +124,33 @@ def sim_memory_per_env(args) -> dict:
             "reply_buffer_bytes_per_env": obs_bytes + 64}
 
 
+def start_times(env_id: str, method: str, pools: int = 4) -> dict:
+    """Seconds from ``make_vec`` to the first observation of ``pools`` pools of two CPU workers in a row."""
+    times = []
+    for _ in range(pools):
+        start = time.perf_counter()
+        env = gym.make_vec(env_id, num_envs=4, sim_devices=("cpu", "cpu"), start_method=method,
+                           camera=CameraConfig(width=32, height=32))
+        env.reset(seed=0)
+        times.append(time.perf_counter() - start)
+        env.close()
+    return {"first_s": round(times[0], 2), "next_median_s": round(float(np.median(times[1:])), 2)}
+
+
+def start_table() -> dict:
+    """:func:`start_times` of each start method and environment, each in a fresh process (a forkserver, once
+    running, serves every later pool of its process)."""
+    out: dict = {}
+    for env_id in ("DexGrasp-State-v0", "DexGrasp-Depth-v0"):
+        for method in ("spawn", "forkserver"):
+            res = subprocess.run([sys.executable, os.path.abspath(__file__), "--start-row", env_id, method],
+                                 check=True, capture_output=True, text=True)
+            out.setdefault(env_id, {})[method] = json.loads(res.stdout.strip().splitlines()[-1])
+        row = out[env_id]
+        row["next_speedup"] = round(row["spawn"]["next_median_s"] / row["forkserver"]["next_median_s"], 1)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env-id", default="DexGrasp-Depth-v0", help="registered environment id")
@@ -131,8 +165,18 @@ def main() -> None:
     parser.add_argument("--policy-ms", type=float, default=0.0,
                         help="if > 0, also compare pipelined halves with plain steps for a learner needing this "
                              "long per batch of actions")
+    parser.add_argument("--start", action="store_true",
+                        help="only time pool starts: each start method, State and Depth, two CPU workers")
+    parser.add_argument("--start-row", nargs=2, metavar=("ENV_ID", "METHOD"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     args = parser.parse_args()
+    if args.start_row:
+        print(json.dumps(start_times(*args.start_row)))
+        return
+    if args.start:
+        emit({"machine": machine(), "pool_start": start_table()},
+             args.out)
+        return
     results = {"machine": machine(args.sim_device), "env_id": args.env_id, "num_envs": args.num_envs,
                "resolution": [args.width, args.height],
                "throughput": [throughput(args, w) for w in args.workers],

@@ -11,11 +11,12 @@ the bytes, watch the process and restart it.
 from __future__ import annotations
 
 import datetime
-import multiprocessing as mp
+import os
 import signal
 import threading
 import time
 from collections import deque
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import torch
@@ -27,7 +28,7 @@ from dexgrasp_env.vector.protocol import (
     Command, Request, RequestBuffer, compute_seconds, read_error, render_frames, render_reply,
 )
 from dexgrasp_env.vector.schema import Layout, check_keys, reset_fields, reset_results, step_fields, step_results
-from dexgrasp_env.vector.worker import IDLE_TIMEOUT, ShardSpec, WorkerSpec, pair_group, spawn_main
+from dexgrasp_env.vector.worker import IDLE_TIMEOUT, ShardSpec, WorkerSpec, pair_group, spawn_main, start_context
 
 
 class Watchdog:
@@ -173,7 +174,7 @@ class Worker:
         self.pool, self.spec = pool, spec
         self.index, self.device = spec.index, spec.device
         self.generation = 0
-        self.process: mp.Process | None = None
+        self.process: BaseProcess | None = None
         self.group = group
         self.timed_out = False
         self.closed = False
@@ -199,9 +200,9 @@ class Worker:
 
     def spawn(self) -> None:
         """Start the process; :meth:`connect` then joins it (workers start in parallel)."""
-        ctx = mp.get_context(self.pool.pool_cfg.start_method)
+        ctx = start_context(self.pool.pool_cfg.start_method, self.spec)
         self.process = ctx.Process(target=spawn_main,
-                                   args=(self.spec, "127.0.0.1", self.pool.store.port, self._prefix()),
+                                   args=(self.spec, "127.0.0.1", self.pool.store.port, self._prefix(), dict(os.environ)),
                                    name=f"dexgrasp-sim-{self.index}", daemon=True)
         self.process.start()
         self.queue.clear()
@@ -223,7 +224,7 @@ class Worker:
                 raise WorkerError(self.index, self.device, (
                     f"the worker process {'exited with code ' + str(code) if code is not None else 'did not start'} "
                     f"before it connected. If your script makes the pool at import time, put that code under "
-                    f"`if __name__ == '__main__':` (workers start with the 'spawn' method and import your script)."))
+                    f"`if __name__ == '__main__':` (workers start by importing your script, whether spawned or forked from a forkserver)."))
             time.sleep(0.05)
         self.group = pair_group(self.pool.store, self._prefix(), 0, self.spec.backend, self.device, IDLE_TIMEOUT)
         self.queue.append((0, Request(Command.READY)))

@@ -13,6 +13,7 @@ by the learner) or by ``torchrun``, where every rank above 0 calls :func:`serve_
 from __future__ import annotations
 
 import datetime
+import multiprocessing as mp
 import os
 import sys
 import time
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from dexgrasp_env.config import EnvConfig
+from dexgrasp_env.config import START_METHODS, EnvConfig
 from dexgrasp_env.vector.protocol import (
     Command, Request, RequestBuffer, mark_ok, render_frames, render_reply, write_error,
 )
@@ -174,8 +175,41 @@ def serve(spec: WorkerSpec, group) -> None:
             raise
 
 
-def spawn_main(spec: WorkerSpec, host: str, port: int, prefix: str) -> None:
-    """Entry point of a worker process started by the pool."""
+#: What a worker imports before it can build a simulator; a forkserver imports it once for every worker.
+WORKER_MODULES = ("torch", "mujoco", "dexgrasp_env.task", "dexgrasp_env.vector.worker")
+#: ... and what a worker that renders or runs MuJoCo Warp imports besides (several seconds more).
+WARP_MODULES = ("mujoco_warp", "dexgrasp_env.sim.warp_backend")
+
+
+def start_context(method: str, spec: WorkerSpec) -> mp.context.BaseContext:
+    """The ``multiprocessing`` context that starts the worker of ``spec`` (``PoolConfig.start_method``).
+
+    ``auto`` forks a CPU worker from the forkserver and spawns a CUDA worker: a process forked after CUDA was
+    initialised cannot use it, and although the server only imports modules that leave CUDA alone, a GPU
+    worker's start is dominated by its kernels and device memory, and ``spawn`` is what NVIDIA's stack is tested
+    with. The server imports :data:`WORKER_MODULES`, and :data:`WARP_MODULES` when the first worker it serves
+    needs them (the list is fixed once the server runs; a later worker imports what is missing itself).
+    """
+    if method not in START_METHODS:
+        raise ValueError(f"PoolConfig.start_method={method!r} is not one of {START_METHODS}")
+    if method == "auto":
+        on_cpu = torch.device(spec.device).type == "cpu"
+        method = "forkserver" if on_cpu and "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        from dexgrasp_env.sim import resolve_backend
+
+        warp = bool(spec.cfg.cameras_needed()) or resolve_backend(spec.cfg.backend, torch.device(spec.device)) == "warp"
+        ctx.set_forkserver_preload(list(WORKER_MODULES + (WARP_MODULES if warp else ())))
+    return ctx
+
+
+def spawn_main(spec: WorkerSpec, host: str, port: int, prefix: str, environ: dict[str, str] | None = None) -> None:
+    """Entry point of a worker process started by the pool; ``environ``: the learner's environment variables
+    when it started this worker (a forkserver's child would otherwise see the server's, from its own start)."""
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     torch.set_num_threads(1)
     store = dist.TCPStore(host, port, is_master=False, timeout=datetime.timedelta(seconds=60))
     store.set(f"{prefix}/hello", str(os.getpid()))  # the learner waits for this before the rendezvous

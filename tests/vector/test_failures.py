@@ -49,6 +49,28 @@ def test_injected_exception_raises_worker_error_with_traceback(monkeypatch):
     env.close()
 
 
+def _parent_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("start_method", ["auto", "spawn"])
+def test_a_worker_sees_the_environment_as_the_pool_starts_it(monkeypatch, start_method):
+    """``auto`` forks CPU workers from a forkserver, which started with the first pool's environment; a variable
+    set after that must still reach the next pool's workers (as it does for spawned ones)."""
+    env = _pool(start_method=start_method)
+    env.reset(seed=0)
+    forked = all(_parent_pid(p) != os.getpid() for p in env.worker_pids())
+    assert forked == (start_method == "auto")  # a forkserver's children are not ours
+    env.close()
+    monkeypatch.setenv(FAULT_ENV, "1:1")
+    env = _pool(start_method=start_method)
+    env.reset(seed=0)
+    with pytest.raises(WorkerError, match="injected fault at step 1"):
+        env.step(torch.zeros(env.action_space.shape))
+    env.close()
+
+
 def test_sigkilled_worker_raises_within_30_s():
     env = _pool()
     env.reset(seed=0)
