@@ -538,8 +538,8 @@ class PoolConfig:
     start_method: StartMethod = "auto"
     """How worker processes start. ``forkserver``: each worker is forked from one server process that imported
     torch, MuJoCo (and MuJoCo Warp, when the pool renders or runs Warp) once, so that a pool starts in a fraction
-    of a second instead of every worker importing them anew (a pool of two workers: 3.5 s against 0.2 s for
-    State, 7.5 s against 0.9 s with a depth camera, measured on 2 cores). ``spawn``: a fresh interpreter per
+    of a second instead of every worker importing them anew (two workers after the first pool: 0.13 s against
+    1.5 s for State, 0.29 s against 3.4 s with a depth camera, on 2 cores; ``benchmarks/pool.py --start``). ``spawn``: a fresh interpreter per
     worker, the safe choice with CUDA (nothing initialised before the worker picks its device). ``auto``:
     ``forkserver`` when every worker simulates on the CPU and the platform has it, else ``spawn``. Either way a
     worker sees the learner's environment variables as they are when the pool starts it."""
