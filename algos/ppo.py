@@ -532,7 +532,9 @@ def main(args: Args) -> dict:
     stats: dict = {}
     # seconds per phase, from the second update of this process on (the first one also pays for warm-up:
     # allocations, oneDNN's kernel choice); host clocks, so on CUDA they show where the host waits
-    phases = {"updates": 0, "steps": 0, "env_s": 0.0, "act_s": 0.0, "learn_s": 0.0}
+    # (evaluations and checkpoints counted apart: what they cost a run depends on their intervals)
+    phases = {"updates": 0, "steps": 0, "env_s": 0.0, "act_s": 0.0, "learn_s": 0.0, "evaluations": 0, "eval_s": 0.0,
+              "checkpoints": 0, "checkpoint_s": 0.0}
     update = start_update - 1
     for update in bar:
         # ---- 5. collect a rollout (statistics accumulate on the device: no host sync per step) ------
@@ -639,7 +641,10 @@ def main(args: Args) -> dict:
                             lifted=f"{stats.get('lifted_rate', float('nan')):.2f}",
                             success=f"{stats.get('success_rate', float('nan')):.2f}")
             if (args.eval_interval and update % args.eval_interval == 0) or last:
+                eval_start = time.perf_counter()
                 result = evaluate_in_training(args, agent, env_cfg, envs, device)
+                phases.update(evaluations=phases["evaluations"] + 1,
+                              eval_s=phases["eval_s"] + time.perf_counter() - eval_start)
                 curve.append({"global_step": global_step, "wall_time_s": round(wall, 1), **result,
                               "train_success_rate": stats.get("success_rate")})
                 evals = {k: result[k] for k in ("success_rate", "lifted_rate", "mean_return",
@@ -652,7 +657,10 @@ def main(args: Args) -> dict:
                     checkpoint(update, next_obs, wall, "best.pt")
                 stats["best"] = best
         if update % args.checkpoint_interval == 0 or last:
+            checkpoint_start = time.perf_counter()
             checkpoint(update, next_obs, wall)
+            phases.update(checkpoints=phases["checkpoints"] + 1,
+                          checkpoint_s=phases["checkpoint_s"] + time.perf_counter() - checkpoint_start)
             if run.enabled and args.capture_video:
                 run_episodes(deterministic(agent.actor), eval_config(env_cfg), 1, args.seed, device,
                              os.path.join(run_dir, "videos", f"step_{global_step}.mp4"))

@@ -10,6 +10,7 @@ import platform
 import resource
 import shlex
 import sys
+import time
 
 import torch
 
@@ -80,6 +81,16 @@ def emit(results: dict, out: str | None) -> None:
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def timed(fn, timers: dict, key: str):
+    """``fn``, adding the wall time of every call to ``timers[key]`` (zero the dict's values in place to restart)."""
+    def inner(*args):
+        start = time.perf_counter()
+        out = fn(*args)
+        timers[key] += time.perf_counter() - start
+        return out
+    return inner
 
 
 def load_script(name: str):

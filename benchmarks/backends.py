@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, emit, machine  # noqa: E402
+from _common import ROOT, emit, machine, timed  # noqa: E402
 
 import dexgrasp_env  # noqa: E402,F401
 from dexgrasp_env.config import CameraConfig  # noqa: E402
@@ -104,22 +104,13 @@ def single_env_profile(backend: str, steps: int = 500) -> dict:
     env.reset(seed=0)
     task = env.unwrapped.task
     timers = {"task": 0.0, "physics": 0.0, "actions": 0.0}
-
-    def timed(fn, key):
-        def inner(*a):
-            t0 = time.perf_counter()
-            out = fn(*a)
-            timers[key] += time.perf_counter() - t0
-            return out
-        return inner
-
     originals = (task.step, task.sim.step, task.action_map.targets)
-    task.step, task.sim.step = timed(task.step, "task"), timed(task.sim.step, "physics")
-    task.action_map.targets = timed(task.action_map.targets, "actions")
+    task.step, task.sim.step = timed(task.step, timers, "task"), timed(task.sim.step, timers, "physics")
+    task.action_map.targets = timed(task.action_map.targets, timers, "actions")
     action = np.zeros(env.action_space.shape, np.float32)
     for _ in range(20):
         env.step(action)
-    timers = dict.fromkeys(timers, 0.0)
+    timers.update(dict.fromkeys(timers, 0.0))
     start = time.perf_counter()
     for _ in range(steps):
         env.step(action)
