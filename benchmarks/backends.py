@@ -14,6 +14,7 @@ Measures, for ``backend="mujoco"`` (C MuJoCo on CPU threads) and ``backend="warp
 
     python benchmarks/backends.py --out benchmarks/results/backends_cpu-2core_$(date +%F).json
     python benchmarks/backends.py --only object_sets --out benchmarks/results/object_sets_cpu-2core_$(date +%F).json
+    python benchmarks/backends.py --only single_env state_vector --sizes 1024 --out benchmarks/results/single_env_cpu-2core_$(date +%F).json
     python benchmarks/backends.py --quick          # tiny sizes: checks the script runs (tests)
 """
 
@@ -173,12 +174,72 @@ def object_sets(sets: list[str], num_envs: int, steps: dict, isolate: bool = Tru
     return out
 
 
+def single_env_section(seconds: float, profile_steps: int) -> dict:
+    """One environment of each backend beside ``Ant-v5``, interleaved with Ant twice (drift on a noisy machine
+    shows), and where the C backend's step goes."""
+    out: dict = {}
+    ant = gym.make("Ant-v5")
+    for backend in BACKENDS:
+        out.setdefault("ant_v5_steps_per_s", []).append(round(single_env_rate(ant, seconds), 1))
+        out[backend] = round(single_env_rate(gym.make("DexGrasp-State-v0", backend=backend), seconds), 1)
+    ant_rate = float(np.mean(out["ant_v5_steps_per_s"]))
+    out["mujoco_over_ant"] = round(out["mujoco"] / ant_rate, 3)
+    out["profile_mujoco"] = single_env_profile("mujoco", profile_steps)
+    return out
+
+
+def state_vector_section(sizes: tuple[int, ...], steps, quick: bool) -> dict:
+    """The State vector env of each backend at each size, beside the C physics limit on the same worlds."""
+    out: dict = {}
+    for n in sizes:
+        row = {}
+        for backend in BACKENDS:
+            if backend == "warp" and n > 256 and quick:
+                continue
+            rate, env = vector_rate("DexGrasp-State-v0", n, backend, steps(n))
+            row[backend] = round(rate, 1)
+            if backend == "mujoco":
+                row["c_physics_limit"] = round(physics_limit(env, steps(n)), 1)
+                row["mujoco_over_limit"] = round(rate / row["c_physics_limit"], 3)
+            env.close()
+        row["mujoco_over_warp"] = round(row["mujoco"] / row["warp"], 2) if "warp" in row else None
+        out[str(n)] = row
+    return out
+
+
+def depth_vector_section(quick: bool) -> dict:
+    out: dict = {}
+    for w, h in ((64, 64), (160, 120)):
+        row = {}
+        for backend in BACKENDS:
+            rate, env = vector_rate("DexGrasp-Depth-v0", 4 if quick else 64, backend, 2 if quick else 10,
+                                    camera=CameraConfig(width=w, height=h))
+            row[backend] = round(rate, 1)
+            env.close()
+        row["mujoco_over_warp"] = round(row["mujoco"] / row["warp"], 2)
+        out[f"{w}x{h}"] = row
+    return out
+
+
+def ppo_section(quick: bool) -> dict:
+    out = {backend: ppo_sps(backend, 16 if quick else 512, 2 if quick else 12, quick) for backend in BACKENDS}
+    out["mujoco_over_warp"] = round(out["mujoco"] / out["warp"], 2)
+    return out
+
+
+SECTIONS = ("single_env", "state_vector", "depth_vector", "ppo_sps_512", "object_sets")
+"""The sections of the record, in order; ``--only`` runs some of them."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a check that the script runs)")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
-    parser.add_argument("--only", choices=("object_sets",), default=None,
-                        help="run one section only (object_sets: the State vector env per object set)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=None,
+                        help="run these sections only (e.g. single_env state_vector: one environment against Ant-v5, "
+                             "and the State vector env against the C physics limit)")
+    parser.add_argument("--sizes", nargs="+", type=int, default=None,
+                        help="State vector env sizes (default 64 256 1024; --quick 8)")
     parser.add_argument("--object-sets", nargs="+", default=["primitives", "procedural", "ycb"],
                         help="object sets of the object_sets section (named sets or folders)")
     parser.add_argument("--object-set-row", nargs=4, metavar=("SET", "BACKEND", "NUM_ENVS", "STEPS"),
@@ -190,51 +251,14 @@ def main() -> None:
         return
     q = args.quick
     set_sizes = (8, {"mujoco": 2, "warp": 2}) if q else (1024, {"mujoco": 40, "warp": 4})
-    if args.only == "object_sets":
-        emit({"machine": machine(), "results": {"object_sets": object_sets(args.object_sets, *set_sizes, not q)}},
-             args.out)
-        return
-    sizes = (8,) if q else (64, 256, 1024)
+    sizes = tuple(args.sizes) if args.sizes else (8,) if q else (64, 256, 1024)
     steps = lambda n: 2 if q else max(10, 20480 // n)  # noqa: E731
-    seconds = 0.2 if q else 4.0
-    results: dict = {"single_env": {}, "state_vector": {}, "depth_vector": {}, "ppo_sps_512": {}}
-
-    ant = gym.make("Ant-v5")
-    for backend in BACKENDS:  # interleaved with Ant twice, so that drift on a noisy machine shows
-        results["single_env"].setdefault("ant_v5_steps_per_s", []).append(round(single_env_rate(ant, seconds), 1))
-        results["single_env"][backend] = round(single_env_rate(gym.make("DexGrasp-State-v0", backend=backend),
-                                                               seconds), 1)
-    ant_rate = float(np.mean(results["single_env"]["ant_v5_steps_per_s"]))
-    results["single_env"]["mujoco_over_ant"] = round(results["single_env"]["mujoco"] / ant_rate, 3)
-    results["single_env"]["profile_mujoco"] = single_env_profile("mujoco", 50 if q else 1000)
-
-    for n in sizes:
-        row = {}
-        for backend in BACKENDS:
-            if backend == "warp" and n > 256 and q:
-                continue
-            rate, env = vector_rate("DexGrasp-State-v0", n, backend, steps(n))
-            row[backend] = round(rate, 1)
-            if backend == "mujoco":
-                row["c_physics_limit"] = round(physics_limit(env, steps(n)), 1)
-                row["mujoco_over_limit"] = round(rate / row["c_physics_limit"], 3)
-            env.close()
-        row["mujoco_over_warp"] = round(row["mujoco"] / row["warp"], 2) if "warp" in row else None
-        results["state_vector"][str(n)] = row
-    for w, h in ((64, 64), (160, 120)):
-        row = {}
-        for backend in BACKENDS:
-            rate, env = vector_rate("DexGrasp-Depth-v0", 4 if q else 64, backend, 2 if q else 10,
-                                    camera=CameraConfig(width=w, height=h))
-            row[backend] = round(rate, 1)
-            env.close()
-        row["mujoco_over_warp"] = round(row["mujoco"] / row["warp"], 2)
-        results["depth_vector"][f"{w}x{h}"] = row
-    for backend in BACKENDS:
-        results["ppo_sps_512"][backend] = ppo_sps(backend, 16 if q else 512, 2 if q else 12, q)
-    results["ppo_sps_512"]["mujoco_over_warp"] = round(results["ppo_sps_512"]["mujoco"]
-                                                       / results["ppo_sps_512"]["warp"], 2)
-    results["object_sets"] = object_sets(args.object_sets, *set_sizes, not q)
+    run = {"single_env": lambda: single_env_section(0.2 if q else 4.0, 50 if q else 1000),
+           "state_vector": lambda: state_vector_section(sizes, steps, q),
+           "depth_vector": lambda: depth_vector_section(q),
+           "ppo_sps_512": lambda: ppo_section(q),
+           "object_sets": lambda: object_sets(args.object_sets, *set_sizes, not q)}
+    results = {name: run[name]() for name in SECTIONS if args.only is None or name in args.only}
     emit({"machine": machine(), "results": results}, args.out)
 
 
