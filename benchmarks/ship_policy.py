@@ -59,7 +59,9 @@ def compact_export(path: str, ckpt: dict) -> bytes:
     actor_state, _ = ppo.initial_actor(path, env_id)
     cfg = checkpoints.env_config(ckpt["env_config"])
     spaces = key_spaces(cfg)
-    actor = ppo.make_agent(ppo.Args(env_id=env_id), cfg, spaces, "cpu", actor_state).actor
+    # the actor's architecture as trained: a masked depth input has a second channel
+    trained = ppo.Args(env_id=env_id, depth_encoding=ckpt["args"].get("depth_encoding", "pixel"))
+    actor = ppo.make_agent(trained, cfg, spaces, "cpu", actor_state).actor
     keys = tuple(ckpt["policy_keys"])
     example = {k: torch.as_tensor(spaces[k].sample()[None].repeat(2, 0)) for k in keys}
     return export_policy(actor, keys, example)

@@ -84,6 +84,22 @@ def test_depth_ppo_runs_three_updates(tmp_path):
     assert "actor.encoder.norms.state.mean" not in ckpt["agent"]  # the actor did not
 
 
+def test_a_masked_depth_checkpoint_ships_with_its_two_input_channels(tmp_path):
+    """benchmarks/ship_policy.py re-exports a PPO actor from its checkpoint: one trained with ``--depth-encoding
+    masked`` (depth and its mask) must come back with the same weights, not a one-channel actor."""
+    import ship_policy
+
+    env = EnvConfig(episode_length_s=0.5, sensors=SensorsConfig.static(CameraConfig(width=32, height=32)))
+    ppo.main(small_args(tmp_path, env_id="DexGrasp-Depth-v0", num_envs=4, total_timesteps=4 * 16, env=env,
+                        depth_encoding="masked", eval_episodes=1))
+    ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
+    shipped, trained = load_policy(ship_policy.compact_export(str(tmp_path / "checkpoint.pt"), ckpt)), \
+        load_policy(ckpt["policy_export"])
+    spaces = key_spaces(checkpoints.env_config(ckpt["env_config"]))
+    obs = {k: torch.as_tensor(spaces[k].sample()[None].repeat(3, 0)) for k in ckpt["policy_keys"]}
+    assert torch.equal(shipped(obs)[0], trained(obs)[0])
+
+
 def test_exported_policy_loads_without_the_script(tmp_path):
     args = small_args(tmp_path, total_timesteps=16 * 16)
     ppo.main(args)
