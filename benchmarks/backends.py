@@ -14,7 +14,8 @@ Measures, for ``backend="mujoco"`` (C MuJoCo on CPU threads) and ``backend="warp
 
     python benchmarks/backends.py --out benchmarks/results/backends_cpu-2core_$(date +%F).json
     python benchmarks/backends.py --only object_sets --out benchmarks/results/object_sets_cpu-2core_$(date +%F).json
-    python benchmarks/backends.py --only single_env state_vector --sizes 1024 --out benchmarks/results/single_env_cpu-2core_$(date +%F).json
+    python benchmarks/backends.py --only single_env state_vector --sizes 1024 \
+        --out benchmarks/results/single_env_cpu-2core_$(date +%F).json
     python benchmarks/backends.py --quick          # tiny sizes: checks the script runs (tests)
 """
 

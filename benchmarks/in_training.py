@@ -58,7 +58,7 @@ def rollout_split(policy_name: str, cfg, num_envs: int, steps: int) -> dict:
             t0 = time.perf_counter()
             actions = policy(obs)
             t1 = time.perf_counter()
-            obs, _, terminated, truncated, info = task.step(actions)
+            obs, _, _, _, info = task.step(actions)
             t2 = time.perf_counter()
             policy_s, step_s = policy_s + t1 - t0, step_s + t2 - t1
             done = info["_episode_stats"]
@@ -68,7 +68,8 @@ def rollout_split(policy_name: str, cfg, num_envs: int, steps: int) -> dict:
     per = 1e6 / (steps * num_envs)
     task_layer = step_s - timers["physics"] - timers["render"] - timers["action_map"]
     return {"num_envs": num_envs, "steps": steps, "episodes_ended": ended, "episodes_lifted": lifted,
-            "us_per_env_step": {"physics": round(timers["physics"] * per, 1), "render": round(timers["render"] * per, 1),
+            "us_per_env_step": {"physics": round(timers["physics"] * per, 1),
+                                "render": round(timers["render"] * per, 1),
                                 "action_map": round(timers["action_map"] * per, 1),
                                 "rest_of_task_layer": round(task_layer * per, 1),
                                 "env_step_in_process": round(step_s * per, 1),

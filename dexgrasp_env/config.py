@@ -539,10 +539,11 @@ class PoolConfig:
     """How worker processes start. ``forkserver``: each worker is forked from one server process that imported
     torch, MuJoCo (and MuJoCo Warp, when the pool renders or runs Warp) once, so that a pool starts in a fraction
     of a second instead of every worker importing them anew (two workers after the first pool: 0.13 s against
-    1.5 s for State, 0.29 s against 3.4 s with a depth camera, on 2 cores; ``benchmarks/pool.py --start``). ``spawn``: a fresh interpreter per
-    worker, the safe choice with CUDA (nothing initialised before the worker picks its device). ``auto``:
-    ``forkserver`` when every worker simulates on the CPU and the platform has it, else ``spawn``. Either way a
-    worker sees the learner's environment variables as they are when the pool starts it."""
+    1.5 s for State, 0.29 s against 3.4 s with a depth camera, on 2 cores; ``benchmarks/pool.py --start``).
+    ``spawn``: a fresh interpreter per worker, the safe choice with CUDA (nothing initialised before the worker
+    picks its device). ``auto``: ``forkserver`` for a worker that simulates on the CPU where the platform has it,
+    else ``spawn``. Either way a worker sees the learner's environment variables as they are when the pool
+    starts it."""
     launch: Literal["spawn", "torchrun"] = "spawn"
     """``spawn``: the pool starts one process per worker. ``torchrun``: this process is rank 0 of a
     torchrun job whose other ranks call :func:`dexgrasp_env.vector.serve_worker`."""

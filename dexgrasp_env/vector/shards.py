@@ -202,7 +202,8 @@ class Worker:
         """Start the process; :meth:`connect` then joins it (workers start in parallel)."""
         ctx = start_context(self.pool.pool_cfg.start_method, self.spec)
         self.process = ctx.Process(target=spawn_main,
-                                   args=(self.spec, "127.0.0.1", self.pool.store.port, self._prefix(), dict(os.environ)),
+                                   args=(self.spec, "127.0.0.1", self.pool.store.port, self._prefix(),
+                                         dict(os.environ)),
                                    name=f"dexgrasp-sim-{self.index}", daemon=True)
         self.process.start()
         self.queue.clear()
@@ -224,7 +225,8 @@ class Worker:
                 raise WorkerError(self.index, self.device, (
                     f"the worker process {'exited with code ' + str(code) if code is not None else 'did not start'} "
                     f"before it connected. If your script makes the pool at import time, put that code under "
-                    f"`if __name__ == '__main__':` (workers start by importing your script, whether spawned or forked from a forkserver)."))
+                    f"`if __name__ == '__main__':` (workers start by importing your script, whether spawned or "
+                    f"forked from a forkserver)."))
             time.sleep(0.05)
         self.group = pair_group(self.pool.store, self._prefix(), 0, self.spec.backend, self.device, IDLE_TIMEOUT)
         self.queue.append((0, Request(Command.READY)))
