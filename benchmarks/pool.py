@@ -174,8 +174,7 @@ def main() -> None:
         print(json.dumps(start_times(*args.start_row)))
         return
     if args.start:
-        emit({"machine": machine(), "pool_start": start_table()},
-             args.out)
+        emit({"machine": machine(), "pool_start": start_table()}, args.out)
         return
     results = {"machine": machine(args.sim_device), "env_id": args.env_id, "num_envs": args.num_envs,
                "resolution": [args.width, args.height],
