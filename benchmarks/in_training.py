@@ -15,9 +15,11 @@ lifts and resets of late training and the run's evaluations; it overstated the s
   ``eval_interval`` and a checkpoint every ``checkpoint_interval`` updates, as the recipe runs them.
 
 The environment phase of PPO minus the in-process step is what the pool adds (the worker's transport and the
-learner's copies).
+learner's copies). Every recipe of ``--recipes`` is measured in the same run, after the first one as it ran before
+2026-12-07 (every geom ray traced every step), the baseline of the speed-ups in ``sustained_speedup``.
 
     python benchmarks/in_training.py --out benchmarks/results/in_training_cpu-2core_$(date +%F).json
+    python benchmarks/in_training.py --recipes depth-scratch --no-baseline     # one recipe as it runs today
     python benchmarks/in_training.py --quick        # tiny sizes: checks the script runs (tests)
 """
 
@@ -103,9 +105,25 @@ def ppo_phases(ppo, args, updates: int, quick: bool) -> dict:
             "sustained_sps": round(t * n / sustained_update_s, 1)}
 
 
+def measure(ppo, recipe, policy: str, steps: int, updates: int, quick: bool) -> dict:
+    """The rollout split and the PPO phases of one configuration."""
+    if quick:
+        recipe = dataclasses.replace(recipe, num_envs=8, num_steps=4, num_minibatches=2)
+    recipe = dataclasses.replace(recipe, init_actor=policy)
+    out = {"rollout_split": rollout_split(policy, ppo.env_config(recipe), recipe.num_envs, steps),
+           "ppo": ppo_phases(ppo, recipe, updates, quick)}
+    out["pool_overhead_us_per_env_step"] = round(
+        out["ppo"]["us_per_sample"]["env"] - out["rollout_split"]["us_per_env_step"]["env_step_in_process"], 1)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", default="depth-scratch", help="algos/ppo.py recipe whose training is measured")
+    parser.add_argument("--recipes", nargs="+", default=["depth-scratch", "depth-scratch-hour"],
+                        help="algos/ppo.py recipes whose training is measured, side by side")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="leave out the first recipe as it ran before 2026-12-07 (every geom ray traced every "
+                             "step: --env.no-render-static-once), against which the speed-ups are given")
     parser.add_argument("--policy", default="depth-scratch", help="shipped policy that acts (trained on the recipe)")
     parser.add_argument("--steps", type=int, default=480, help="control steps of the rollout split (240: one episode)")
     parser.add_argument("--updates", type=int, default=6, help="timed PPO updates")
@@ -113,18 +131,25 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     args = parser.parse_args()
     ppo = load_script("ppo")
-    recipe = ppo.RECIPES[args.recipe][1]
-    if args.quick:
-        recipe = dataclasses.replace(recipe, num_envs=8, num_steps=4, num_minibatches=2)
-    recipe = dataclasses.replace(recipe, init_actor=args.policy)
-    cfg = ppo.env_config(recipe)
+    configs = {}
+    if not args.no_baseline:
+        first = ppo.RECIPES[args.recipes[0]][1]
+        configs[f"{args.recipes[0]} (before 2026-12-07)"] = dataclasses.replace(
+            first, env=dataclasses.replace(first.env, render_static_once=False))
+    configs.update({name: ppo.RECIPES[name][1] for name in args.recipes})
     steps = 250 if args.quick else args.steps  # quick: one whole episode of 8 worlds (240 steps) and its reset
-    results = {"recipe": args.recipe, "policy": args.policy,
-               "rollout_split": rollout_split(args.policy, cfg, recipe.num_envs, steps),
-               "ppo": ppo_phases(ppo, recipe, 1 if args.quick else args.updates, args.quick)}
-    env_us = results["ppo"]["us_per_sample"]["env"]
-    results["pool_overhead_us_per_env_step"] = round(
-        env_us - results["rollout_split"]["us_per_env_step"]["env_step_in_process"], 1)
+    results = {"policy": args.policy, "configurations": {}}
+    for name, recipe in configs.items():
+        print(f"measuring {name}", file=sys.stderr, flush=True)
+        results["configurations"][name] = measure(ppo, recipe, args.policy, steps, 1 if args.quick else args.updates,
+                                                  args.quick)
+    runs = results["configurations"]
+    base = runs[next(iter(runs))]["ppo"]["sustained_sps"]
+    results["sustained_speedup"] = {name: round(r["ppo"]["sustained_sps"] / base, 3) for name, r in runs.items()}
+    for name, r in runs.items():
+        print(f"{name}: {r['ppo']['sustained_sps']:,.0f} SPS sustained ({results['sustained_speedup'][name]}x); "
+              f"rollout us/step {r['rollout_split']['us_per_env_step']}; PPO us/sample {r['ppo']['us_per_sample']}",
+              file=sys.stderr)
     emit({"machine": machine(), "results": results}, args.out)
 
 

@@ -52,17 +52,23 @@ def test_in_training_benchmark_splits_the_rollout_of_a_grasping_policy(tmp_path)
     out = subprocess.run([sys.executable, "benchmarks/in_training.py", "--quick", "--out", str(path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    r = json.load(open(path))["results"]
-    split = r["rollout_split"]
-    # the shipped policy drives the worlds: whole episodes end, and it lifts (a fresh policy would not)
-    assert split["episodes_ended"] >= split["num_envs"] and split["episodes_lifted"] >= 1
-    us = split["us_per_env_step"]
-    assert min(us.values()) > 0
-    parts = us["physics"] + us["render"] + us["action_map"] + us["rest_of_task_layer"]
-    assert abs(parts - us["env_step_in_process"]) < 0.5
-    ppo = r["ppo"]
-    assert ppo["one_evaluation_s"] > 0 and ppo["us_per_sample"]["evaluation"] > 0
-    assert 0 < ppo["sustained_sps"] < ppo["sps_without_evaluations"]
+    results = json.load(open(path))["results"]
+    runs = results["configurations"]
+    # the baseline (every geom traced every step) first, then each recipe as it runs now, side by side
+    assert list(runs) == ["depth-scratch (before 2026-12-07)", "depth-scratch", "depth-scratch-hour"]
+    assert results["sustained_speedup"]["depth-scratch (before 2026-12-07)"] == 1.0
+    for r in runs.values():
+        split = r["rollout_split"]
+        # the shipped policy drives the worlds: whole episodes end, and it lifts (a fresh policy would not)
+        assert split["episodes_ended"] >= split["num_envs"] and split["episodes_lifted"] >= 1
+        us = split["us_per_env_step"]
+        assert min(us.values()) > 0
+        parts = us["physics"] + us["render"] + us["action_map"] + us["rest_of_task_layer"]
+        assert abs(parts - us["env_step_in_process"]) < 0.5
+        ppo = r["ppo"]
+        assert ppo["one_evaluation_s"] > 0 and ppo["us_per_sample"]["evaluation"] > 0
+        assert 0 < ppo["sustained_sps"] < ppo["sps_without_evaluations"]
+    assert runs["depth-scratch-hour"]["ppo"]["eval_interval"] == 2 * runs["depth-scratch"]["ppo"]["eval_interval"]
 
 
 def test_plot_curves_writes_the_png_and_the_record_of_each_run(tmp_path):

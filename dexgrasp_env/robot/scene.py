@@ -45,6 +45,10 @@ GOAL_GROUP = 4
 """Geom group of the goal marker: drawn in the person's view, not in the policy's cameras."""
 COLLISION_GROUP = 3
 """Geom group of a mesh object's collision pieces: they collide, no camera draws them."""
+STATIC_GROUP = 2
+"""Geom group of the static scene (floor, table, the arm's base: geoms that never move): every camera draws it, and
+a static camera ray traces it once per world rather than every step (:class:`~dexgrasp_env.sim.warp_backend.
+LayeredRenderer`). Every other drawn geom is in group 0."""
 SLOT_FIELDS = ("geom_dataid", "geom_pos", "geom_quat", "geom_size", "geom_aabb", "geom_rbound")
 """Geom fields a mesh slot takes from the mesh it holds in a world."""
 
@@ -146,8 +150,9 @@ def _add_link(parent: mujoco.MjsBody, link: ka.Link, rgba, gravcomp: float, arma
     if link.joint:
         body.add_joint(name=link.joint, type=mujoco.mjtJoint.mjJNT_HINGE, axis=link.axis, range=link.range,
                        limited=mujoco.mjtLimited.mjLIMITED_TRUE, armature=armature)
+    static = link.joint is None and link.parent == "world"  # the arm's base, welded to the world
     for shape in link.shapes:
-        _add_shape(body, shape, rgba=rgba)
+        _add_shape(body, shape, rgba=rgba, group=STATIC_GROUP if static else 0)
     return body
 
 
@@ -187,9 +192,9 @@ def build_spec(cfg: EnvConfig, objects: ObjectSet | None = None, only: int | Non
     world.add_light(name="fill", pos=[-0.5, 1.0, 2.0], dir=[0.5, -0.5, -1.0], diffuse=[0.35, 0.35, 0.35],
                     type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=False)
     world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, pos=[0, 0, FLOOR_Z], size=[3, 3, 0.1],
-                   rgba=[0.32, 0.34, 0.36, 1], contype=TABLE_BIT, conaffinity=OBJECT_BIT)
+                   rgba=[0.32, 0.34, 0.36, 1], contype=TABLE_BIT, conaffinity=OBJECT_BIT, group=STATIC_GROUP)
     world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, pos=TABLE_CENTER, size=TABLE_HALF,
-                   rgba=TABLE_RGBA, contype=TABLE_BIT, conaffinity=OBJECT_BIT | ROBOT_BIT)
+                   rgba=TABLE_RGBA, contype=TABLE_BIT, conaffinity=OBJECT_BIT | ROBOT_BIT, group=STATIC_GROUP)
 
     # --- the arm and the hand at its flange -------------------------------------------
     rcfg = cfg.robot

@@ -312,7 +312,8 @@ class MujocoSim(Simulator):
     def render(self) -> dict[str, torch.Tensor]:
         if not self.cameras:
             raise RuntimeError("this simulator was built without cameras")
-        parts = self._on_shards(lambda b: b.renderer(self.cameras, self.camera_sizes))
+        parts = self._on_shards(lambda b: b.renderer(self.cameras, self.camera_sizes,
+                                                     layered=self.cfg.render_static_once))
         if len(parts) == 1:
             return parts[0]
         return {cam: torch.cat([p[cam] for p in parts]) for cam in self.cameras}

@@ -7,6 +7,7 @@ uses a :class:`WarpBatch` too, but only to render its worlds' images.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import warp as wp
 
@@ -19,10 +20,15 @@ import mujoco_warp as mjw  # noqa: E402  (warp must be quiet before mujoco_warp 
 
 from dexgrasp_env.config import EnvConfig  # noqa: E402
 from dexgrasp_env.devices import warp_device_name  # noqa: E402
-from dexgrasp_env.robot.scene import GOAL_GROUP  # noqa: E402
+from dexgrasp_env.robot.scene import GOAL_GROUP, STATIC_GROUP  # noqa: E402
 from dexgrasp_env.rotations import quat_mul  # noqa: E402
 from dexgrasp_env.sensors import DEPTH_KEYS, RGB_KEYS, VIEWER_CAMERA  # noqa: E402
 from dexgrasp_env.sim.base import BATCHED_FIELDS, Simulator  # noqa: E402
+
+DRAWN_GROUPS = (0, 1, 2)
+"""Geom groups the policy's cameras draw (the person's view adds the goal marker's)."""
+STATIC_SLOTS = 8
+"""Worlds whose static images a :class:`LayeredRenderer` traces together after a reset (more: the whole batch)."""
 
 
 class WarpBatch:
@@ -66,12 +72,17 @@ class WarpBatch:
             mjw.camlight(self.model, self.data)
 
     def renderer(self, cameras: tuple[str, ...], resolution: tuple[tuple[int, int], ...],
-                 groups=(0, 1, 2)) -> BatchRenderer:
-        """The (cached) render context of these cameras, each at its ``(width, height)``."""
+                 groups=DRAWN_GROUPS, layered: bool = False) -> BatchRenderer | LayeredRenderer:
+        """The (cached) renderer of these cameras, each at its ``(width, height)``: with ``layered`` on a CPU device
+        and every camera mounted on the world, a :class:`LayeredRenderer` (the same images), else one context."""
         resolution = tuple(tuple(r) for r in resolution)
-        key = (tuple(cameras), resolution, tuple(groups))
+        layered = (layered and self.device.type == "cpu" and tuple(groups) == DRAWN_GROUPS
+                   and all(self.mjm.cam_bodyid[self.mjm.camera(c).id] == 0 for c in cameras))
+        key = (tuple(cameras), resolution, tuple(groups), layered)
         if key not in self._renderers:
-            self._renderers[key] = BatchRenderer(self, cameras, resolution, groups)
+            kind = LayeredRenderer if layered else BatchRenderer
+            self._renderers[key] = kind(self, cameras, resolution) if layered else kind(self, cameras, resolution,
+                                                                                     groups)
         return self._renderers[key]
 
     def memory_bytes(self) -> int:
@@ -94,31 +105,35 @@ class WarpBatch:
                 return sum(walk(v, depth + 1) for v in vars(obj).values())
             return 0
 
-        return sum(walk(obj) for obj in (self.model, self.data, *(r.rc for r in self._renderers.values())))
+        return sum(walk(obj) for obj in (self.model, self.data, *self._renderers.values()))
 
 
 class BatchRenderer:
-    """One batch render context (a set of cameras, each at its own resolution) and views of its outputs."""
+    """One batch render context (a set of cameras, each at its own resolution) and views of its outputs.
+
+    ``views``: each camera's image as rendered (depth ``(N, H, W)`` float metres, 0 where no geom was hit; colour
+    ``(N, H, W, 4)`` B, G, R, A bytes); ``depths``: the depth of every camera that renders it (with ``all_depth``,
+    colour cameras too)."""
 
     def __init__(self, batch: WarpBatch, cameras: tuple[str, ...], resolution: tuple[tuple[int, int], ...],
-                 groups=(0, 1, 2)):
+                 groups=DRAWN_GROUPS, all_depth: bool = False):
         self.batch, self.cameras, self.resolution = batch, cameras, resolution
         self.launched = False  # mujoco_warp builds this context's ray-tracing kernel on its first render
         with batch.scoped():
             self.rc = mjw.create_render_context(
                 batch.mjm, nworld=batch.num_worlds, cam_res=list(resolution), cam_active=list(cameras),
                 render_rgb=[c in RGB_KEYS or c == VIEWER_CAMERA for c in cameras],
-                render_depth=[c in DEPTH_KEYS for c in cameras],
+                render_depth=[all_depth or c in DEPTH_KEYS for c in cameras],
                 use_textures=False, use_shadows=False, enabled_geom_groups=list(groups),
                 background_color=(0.45, 0.5, 0.55, 1.0),
             )
         n = batch.num_worlds
         depth, rgb = wp.to_torch(self.rc.depth_data), wp.to_torch(self.rc.rgb_data)
-        self.views = {}
+        self.views, self.depths = {}, {}
         for i, (cam, (w, h)) in enumerate(zip(cameras, resolution)):
             d_adr, c_adr = int(self.rc.depth_adr.numpy()[i]), int(self.rc.rgb_adr.numpy()[i])
             if d_adr >= 0:
-                self.views[cam] = depth[:, d_adr : d_adr + w * h].view(n, h, w)
+                self.views[cam] = self.depths[cam] = depth[:, d_adr : d_adr + w * h].view(n, h, w)
             if c_adr >= 0:  # packed pixels, stored as B, G, R, A bytes
                 self.views[cam] = rgb[:, c_adr : c_adr + w * h].view(torch.uint8).view(n, h, w, 4)
 
@@ -140,9 +155,100 @@ class BatchRenderer:
         return {cam: v if cam in DEPTH_KEYS else v[..., [2, 1, 0]] for cam, v in self.views.items()}
 
 
+class LayeredRenderer:
+    """Static cameras' images as the nearer of two renders: the static scene, ray traced once per world, and the
+    moving bodies, ray traced every step. The same images as one :class:`BatchRenderer` of every drawn group.
+
+    Why: ray tracing was 57% of depth PPO's environment step on a CPU (``benchmarks/in_training.py``), and most
+    rays of the static depth camera end on the table or the floor, which never move. A camera mounted on the
+    world sees the static scene (:data:`~dexgrasp_env.robot.scene.STATIC_GROUP`) the same until its pose or a
+    static geom's per-world field changes (randomization, at a reset): so each world's static image is traced
+    once and again only when one of those fields has changed (checked on every render), in a batch of
+    :data:`STATIC_SLOTS` worlds (or the whole batch, when more changed). Every step traces the moving bodies alone;
+    most rays leave their bounding volumes at once.
+
+    Why the images are the same: a pixel's hit is the nearest geom along its ray, which is the nearer of the
+    nearest static and the nearest moving geom; its depth and colour depend on that hit alone (no shadows, no
+    textures), and both renders trace the same rays of the same camera poses in float32. A depth of 0 means no
+    hit. (At an exact tie the moving geom's colour wins, which one full render might not pick.)
+    """
+
+    def __init__(self, batch: WarpBatch, cameras: tuple[str, ...], resolution: tuple[tuple[int, int], ...]):
+        m, n = batch.mjm, batch.num_worlds
+        static = (m.geom_group == STATIC_GROUP) & (m.body_weldid[m.geom_bodyid] == 0) & (
+            m.body_mocapid[m.geom_bodyid] < 0)
+        moved = np.flatnonzero((m.geom_group == STATIC_GROUP) & ~static)
+        if moved.size:
+            raise ValueError(f"geoms {moved.tolist()} are in the static group {STATIC_GROUP} but move")
+        self.batch, self.cameras = batch, cameras
+        self.moving = BatchRenderer(batch, cameras, resolution, tuple(g for g in DRAWN_GROUPS if g != STATIC_GROUP),
+                                    all_depth=True)
+        self.scene = BatchRenderer(batch, cameras, resolution, (STATIC_GROUP,), all_depth=True)
+        self.slots = WarpBatch(m, min(STATIC_SLOTS, n), batch.device, nconmax=1, njmax=1)
+        self.slot_scene = BatchRenderer(self.slots, cameras, resolution, (STATIC_GROUP,), all_depth=True)
+        cams = torch.as_tensor([m.camera(c).id for c in cameras])
+        rows = {"geom": torch.as_tensor(np.flatnonzero(static)), "cam": cams, "light": torch.arange(m.nlight)}
+        # the per-world fields the static images depend on: the static geoms', the cameras', the lights'
+        self._key_fields = tuple((name, rows[name.split("_")[0]]) for name in BATCHED_FIELDS
+                                 if name.split("_")[0] in rows)
+        self._seen: torch.Tensor | None = None
+        self.background = {c: v.clone() for c, v in self.scene.views.items()}
+        self.background_depth = {c: v.clone() for c, v in self.scene.depths.items()}
+        self._out = {c: v.clone() for c, v in self.moving.views.items()}
+
+    @property
+    def launched(self) -> bool:
+        return self.moving.launched
+
+    def render(self) -> dict[str, torch.Tensor]:
+        self.launch()
+        return self.images()
+
+    def launch(self) -> None:
+        """The moving bodies' ray tracing (Warp launches only: the C backend runs it on its render threads)."""
+        self.moving.launch()
+
+    def images(self) -> dict[str, torch.Tensor]:
+        """The images of the last :meth:`launch`, with the static images of worlds whose fields changed traced
+        first (on the calling thread). The tensors are this renderer's, overwritten by the next call."""
+        self._update_static()
+        out = {}
+        for cam, near in self.moving.depths.items():
+            far = self.background_depth[cam]
+            front = (near > 0) & ((far == 0) | (near < far))
+            if cam in DEPTH_KEYS:
+                out[cam] = torch.where(front, near, far, out=self._out[cam])
+            else:
+                out[cam] = torch.where(front[..., None], self.moving.views[cam], self.background[cam],
+                                       out=self._out[cam])[..., [2, 1, 0]]
+        return out
+
+    def _update_static(self) -> None:
+        fields = self.batch.fields
+        key = torch.cat([fields[name][:, rows].flatten(1).float() for name, rows in self._key_fields], dim=1)
+        changed = torch.ones(len(key), dtype=torch.bool) if self._seen is None else (key != self._seen).any(1)
+        worlds = changed.nonzero()[:, 0]
+        if len(worlds) > self.slots.num_worlds:  # the whole batch (its kinematics are the moving render's)
+            self.scene.launch()
+            self._keep(self.scene, worlds, worlds)
+        elif len(worlds):
+            for name, field in self.slots.fields.items():
+                field[: len(worlds)] = fields[name][worlds]
+            self.slots.kinematics()
+            self.slot_scene.launch()
+            self._keep(self.slot_scene, torch.arange(len(worlds)), worlds)
+        self._seen = key
+
+    def _keep(self, rig: BatchRenderer, rows: torch.Tensor, worlds: torch.Tensor) -> None:
+        for cam in self.cameras:
+            self.background_depth[cam][worlds] = rig.depths[cam][rows]
+            if cam not in DEPTH_KEYS:
+                self.background[cam][worlds] = rig.views[cam][rows]
+
+
 def viewer_renderer(batch: WarpBatch, width: int, height: int) -> BatchRenderer:
     """The person's view (goal marker included) of every world of ``batch``."""
-    return batch.renderer((VIEWER_CAMERA,), ((width, height),), groups=(0, 1, 2, GOAL_GROUP))
+    return batch.renderer((VIEWER_CAMERA,), ((width, height),), groups=(*DRAWN_GROUPS, GOAL_GROUP))
 
 
 def viewer_frames(batch: WarpBatch, width: int, height: int) -> torch.Tensor:
@@ -182,7 +288,8 @@ class WarpSim(Simulator):
         self.fields = self.batch.fields
         self.defaults = {name: view[0].clone() for name, view in self.fields.items()}
         self._make_views()
-        self._rig = self.batch.renderer(self.cameras, self.camera_sizes) if cameras else None
+        self._rig = (self.batch.renderer(self.cameras, self.camera_sizes, layered=cfg.render_static_once)
+                     if cameras else None)
         self._graph = None
         self._at = None  # the scratch data of arm_frames
         with self.batch.scoped():

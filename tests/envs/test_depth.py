@@ -106,3 +106,39 @@ def test_sharded_render_matches_one_thread():
     for k, ref in images[1].items():
         assert torch.equal(images[3][k], ref), k
     assert not torch.equal(images[1]["depth"][0], images[1]["depth"][6])  # the worlds differ
+
+
+def test_static_scene_traced_once_gives_the_same_images(backend):
+    """``EnvConfig.render_static_once`` (:class:`LayeredRenderer`): the static scene traced once per world and the
+    moving bodies every step give the images of tracing every geom every step (depth, both colour eyes), world for
+    world, while the robot moves and after the cameras of a few worlds (fewer than ``STATIC_SLOTS``) and of every
+    world move, as a reset with camera randomization moves them."""
+    from dexgrasp_env.sim.warp_backend import STATIC_SLOTS, LayeredRenderer
+
+    n = STATIC_SLOTS + 3
+    runs = {}
+    for once in (False, True):
+        cfg = small_config("stereo_rgb", extra_obs=("depth",), camera=CameraConfig(width=24, height=16),
+                           backend=backend, render_static_once=once, randomization=RandomizationConfig.none())
+        task = GraspTask(cfg, n, "cpu", autoreset_mode="disabled")
+        task.reset(seed=5)
+        sim = task.sim
+        rigs = [r for b in getattr(sim, "_mirrors", None) or [sim.batch] for r in b._renderers.values()]
+        gen = torch.Generator().manual_seed(0)
+        frames = []
+        for step in range(5):
+            moved = {2: torch.tensor([1, 4]), 3: torch.arange(n)}.get(step)
+            if moved is not None:  # every camera of these worlds 2 cm along x, as camera randomization would
+                mask = torch.zeros(n, dtype=torch.bool)
+                mask[moved] = True
+                sim.set_field("cam_pos", mask, sim.fields["cam_pos"] + torch.tensor([0.02, 0.0, 0.0]))
+            obs, *_ = task.step(torch.rand(n, task.action_dim, generator=gen) * 2 - 1)
+            frames.append({k: obs[k].clone() for k in ("depth", "left", "right")})
+        assert all(isinstance(r, LayeredRenderer) for r in rigs) == once and rigs
+        runs[once] = frames
+        task.close()
+    for step, (ref, got) in enumerate(zip(runs[False], runs[True])):
+        for k in ref:
+            assert torch.equal(got[k], ref[k]), (step, k)
+    moved = (runs[True][2]["depth"] != runs[True][1]["depth"]).flatten(1).any(1)
+    assert moved[1] and moved[4]  # the moved cameras see another image
