@@ -45,15 +45,15 @@ def _slot(part: str, stream: int) -> int:
     return SLOT_BASE + (4 * PARTS.index(part) + stream) * SLOT_STRIDE
 
 
-def corrupt_depth(raw: torch.Tensor, depth_range: tuple[float, float], rc, difficulty: float, key: torch.Tensor | None,
-                  stream: int = 0) -> torch.Tensor:
+def corrupt_depth(raw: torch.Tensor, depth_range: tuple[float, float], rc, difficulty: float | torch.Tensor,
+                  key: torch.Tensor | None, stream: int = 0) -> torch.Tensor:
     """The sensor's image of the ray tracer's ``raw`` planar depth ``(N, H, W)`` (0 where a ray hit nothing).
 
     Args:
         raw: Perfect planar depth (m).
         depth_range: The sensor's ``(near, far)`` (m).
         rc: The :class:`~dexgrasp_env.config.RandomizationConfig` (its ``depth_*`` fields).
-        difficulty: The curriculum's difficulty (every part scales with it).
+        difficulty: The curriculum's difficulty (every part scales with it): one, or ``(N,)`` per world.
         key: ``(N,)`` random keys of the current step of every environment (``None`` when no part is on).
         stream: Which depth sensor this is (each draws its own numbers).
 
@@ -64,8 +64,10 @@ def corrupt_depth(raw: torch.Tensor, depth_range: tuple[float, float], rc, diffi
     n, h, w = raw.shape
     hit = raw > 0
     depth = torch.where(hit, raw, torch.full_like(raw, far))
-    if key is None or difficulty <= 0:
+    if key is None or (not isinstance(difficulty, torch.Tensor) and difficulty <= 0):
         return depth.clamp(near, far)
+    if isinstance(difficulty, torch.Tensor):
+        difficulty = difficulty.view(n, 1, 1)
 
     def uniform(part: str, count: int = 1) -> torch.Tensor:
         return rng.uniform(key, count * h * w, _slot(part, stream)).view(n, count, h, w).squeeze(1)
@@ -74,7 +76,8 @@ def corrupt_depth(raw: torch.Tensor, depth_range: tuple[float, float], rc, diffi
         return rng.normal(key, count * h * w, _slot(part, stream)).view(n, count, h, w).squeeze(1)
 
     if rc.depth_edge_noise_px is not None:
-        shift = (normal("edge", 2) * (rc.depth_edge_noise_px * difficulty)).round().long()
+        d = difficulty.unsqueeze(1) if isinstance(difficulty, torch.Tensor) else difficulty  # (N, 1, 1, 1)
+        shift = (normal("edge", 2) * (rc.depth_edge_noise_px * d)).round().long()
         rows = (torch.arange(h, device=raw.device).view(1, h, 1) + shift[:, 0]).clamp(0, h - 1)
         cols = (torch.arange(w, device=raw.device).view(1, 1, w) + shift[:, 1]).clamp(0, w - 1)
         flat = rows * w + cols

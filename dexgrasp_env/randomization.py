@@ -36,7 +36,9 @@ physics step, observation noise after it, from the key of ``(seed, environment, 
 def reset_draws(num_actuators: int, num_lights: int) -> Blocks:
     """Uniform numbers a reset draws per world, by purpose."""
     return (("shape", 1), ("size", 1), ("mass", 1), ("friction", 1), ("gain", num_actuators), ("camera", 6),
-            ("light", num_lights), ("color", 6), ("spawn", 3), ("goal", 3), ("arm", 7))
+            ("light", num_lights), ("color", 6), ("spawn", 3), ("goal", 3), ("arm", 7), ("difficulty", 1))
+    # (new draws go last: the numbers of a key's slots do not depend on how many are drawn, so the earlier
+    # draws of every seed stay what they were)
 
 
 def split_draws(u: torch.Tensor, blocks: Blocks) -> dict[str, torch.Tensor]:
@@ -48,14 +50,24 @@ def split_draws(u: torch.Tensor, blocks: Blocks) -> dict[str, torch.Tensor]:
     return out
 
 
-def lerp_range(full: tuple[float, float], nominal: float, difficulty: float) -> tuple[float, float]:
+Difficulty = float | torch.Tensor
+"""The curriculum's difficulty in [0, 1]: one for every world, or ``(N,)``, each world's own
+(``CurriculumConfig.spread``)."""
+
+
+def per_world(difficulty: Difficulty, dims: int) -> Difficulty:
+    """``difficulty`` shaped to scale a ``dims``-dimensional ``(N, ...)`` tensor world by world."""
+    return difficulty.view(-1, *([1] * (dims - 1))) if isinstance(difficulty, torch.Tensor) else difficulty
+
+
+def lerp_range(full: tuple[float, float], nominal: float, difficulty: Difficulty) -> tuple:
     """The curriculum's range at ``difficulty`` in [0, 1] between ``nominal`` and ``full``."""
     lo, hi = full
     return nominal + difficulty * (lo - nominal), nominal + difficulty * (hi - nominal)
 
 
-def _scaled(u: torch.Tensor, full, nominal: float, difficulty: float) -> torch.Tensor:
-    lo, hi = lerp_range(full, nominal, difficulty)
+def _scaled(u: torch.Tensor, full, nominal: float, difficulty: Difficulty) -> torch.Tensor:
+    lo, hi = lerp_range(full, nominal, per_world(difficulty, u.dim()))
     return lo + (hi - lo) * u
 
 
@@ -175,7 +187,7 @@ class Randomizer:
         return self.cfg.randomization
 
     # ------------------------------------------------------------------------------------------
-    def draw_objects(self, u: dict[str, torch.Tensor], env_index: torch.Tensor, difficulty: float) -> ObjectDraw:
+    def draw_objects(self, u: dict[str, torch.Tensor], env_index: torch.Tensor, difficulty: Difficulty) -> ObjectDraw:
         """Each world's object (by its draw, or ``env_index`` in ``cycle`` assignment), size, mass, friction."""
         rc, count = self.rc, self.count
         if self.cfg.object_assignment == "cycle":
@@ -237,7 +249,7 @@ class Randomizer:
                       ("dof_invweight0", inv.repeat_interleave(3, dim=1), sim.object_qvel)]
 
     def appearance_fields(self, u: dict[str, torch.Tensor],
-                          difficulty: float) -> list[tuple[str, torch.Tensor, object]]:
+                          difficulty: Difficulty) -> list[tuple[str, torch.Tensor, object]]:
         """``(field, value, index)`` writes of servo gains, camera extrinsics, lights and colours."""
         rc, d = self.rc, self.defaults
         n = u["gain"].shape[0]
@@ -250,8 +262,9 @@ class Randomizer:
             out += [("actuator_gainprm", gain, None), ("actuator_biasprm", bias, None)]
         if rc.camera_position_noise is not None or rc.camera_rotation_noise_deg is not None:
             c = 2.0 * u["camera"] - 1.0
-            pos_noise = (rc.camera_position_noise or 0.0) * difficulty * c[:, :3]
-            rot_noise = math.radians(rc.camera_rotation_noise_deg or 0.0) * difficulty * c[:, 3:]
+            level = per_world(difficulty, 2)
+            pos_noise = (rc.camera_position_noise or 0.0) * level * c[:, :3]
+            rot_noise = math.radians(rc.camera_rotation_noise_deg or 0.0) * level * c[:, 3:]
             dq = quat_from_rotvec(rot_noise).unsqueeze(1)  # (N, 1, 4): one rigid motion of each sensor
             for cams in self.sensor_cameras:
                 base_pos, base_quat = d["cam_pos"][cams], d["cam_quat"][cams]  # (C, 3), (C, 4)
@@ -263,7 +276,7 @@ class Randomizer:
             s = _scaled(u["light"], rc.light_scale, 1.0, difficulty)
             out.append(("light_diffuse", (d["light_diffuse"] * s.unsqueeze(-1)).clamp(0, 1), None))
         if rc.color_noise is not None:
-            c = (2.0 * u["color"] - 1.0) * rc.color_noise * difficulty
+            c = (2.0 * u["color"] - 1.0) * rc.color_noise * per_world(difficulty, 2)
             rgba = d["geom_rgba"].expand(n, -1, -1).clone()
             og, table = self.object_geoms, self.sim.table_geom
             rgba[:, og, :3] = (rgba[:, og, :3] + c[:, None, :3]).clamp(0, 1)

@@ -34,7 +34,7 @@ from dexgrasp_env import rng
 from dexgrasp_env.actions import action_dim, make_action_map
 from dexgrasp_env.config import AUTORESET_MODES, DEPTH_NOISE_FIELDS, EnvConfig
 from dexgrasp_env.depth_noise import corrupt_depth
-from dexgrasp_env.randomization import STEP_DRAWS, Randomizer, split_draws
+from dexgrasp_env.randomization import STEP_DRAWS, Randomizer, per_world, split_draws
 from dexgrasp_env.rewards import (
     divergence_limits, has_diverged, in_success_region, is_lifted, object_lost, reward_terms,
 )
@@ -78,6 +78,11 @@ class GraspTask:
         self.obs_keys = cfg.obs_keys()
         cur = cfg.randomization.curriculum
         self.difficulty = cur.initial_difficulty if cur.enabled else 1.0
+        """The curriculum's level (set by the vector env, or the pool, as it widens)."""
+        self._spread = cur.enabled and cur.spread == "uniform"
+        self.world_difficulty = torch.zeros(num_envs, device=sim.device) if self._spread else None
+        """With ``CurriculumConfig.spread="uniform"``: ``(N,)``, each world's episode's own difficulty, drawn at its
+        reset between 0 and the level; else ``None`` (every world at the level)."""
         # a host check is free on the CPU: skip reset work when nothing resets (never on CUDA)
         self._host_checks = dev.type == "cpu"
         f32 = dict(device=dev, dtype=torch.float32)
@@ -151,9 +156,12 @@ class GraspTask:
         self.episode += mask.long()
         key = rng.fold(self._base_key, self.episode)
         u = split_draws(rng.uniform(key, sum(n for _, n in rz.draws)), rz.draws)
-        draw = rz.draw_objects(u, self.env_index, self.difficulty)
+        if self._spread:
+            self.world_difficulty = torch.where(mask, self.difficulty * u["difficulty"][:, 0], self.world_difficulty)
+        difficulty = self._difficulty()
+        draw = rz.draw_objects(u, self.env_index, difficulty)
         self.sim.set_objects(mask, draw.index)
-        for name, value, index in rz.object_fields(draw) + rz.appearance_fields(u, self.difficulty):
+        for name, value, index in rz.object_fields(draw) + rz.appearance_fields(u, difficulty):
             self.sim.set_field(name, mask, value, index)
         m1 = mask.unsqueeze(1)
         rest = draw.bottom + TABLE_TOP_Z
@@ -328,7 +336,7 @@ class GraspTask:
         rc = self.cfg.randomization
         push = u[:, 0] < rc.object_push_probability
         direction = torch.nn.functional.normalize(u[:, 1:] - 0.5, dim=-1)
-        kick = direction * rc.object_push_velocity * self.difficulty
+        kick = direction * rc.object_push_velocity * per_world(self._difficulty(), 2)
         lin = self.sim.object_linvel
         lin.copy_(torch.where(push.unsqueeze(1), lin + kick, lin))
 
@@ -342,7 +350,8 @@ class GraspTask:
         draws = self._noise_draws() if self._obs_noise else None
         joint_pos = sim.joint_pos
         if rc.joint_pos_noise is not None and draws is not None:
-            joint_pos = joint_pos + (2.0 * draws["obs_joint"] - 1.0) * (rc.joint_pos_noise * self.difficulty)
+            joint_pos = joint_pos + (2.0 * draws["obs_joint"] - 1.0) * (
+                rc.joint_pos_noise * per_world(self._difficulty(), 2))
         robot = [joint_pos, sim.joint_vel, sim.palm_pos, canonical_quat(sim.palm_quat),
                  sim.fingertip_pos.reshape(n, 12)]
         out: dict[str, torch.Tensor] = {}
@@ -351,7 +360,8 @@ class GraspTask:
         if "state" in self.obs_keys:
             object_pos = sim.object_pos
             if rc.object_pos_noise is not None and draws is not None:
-                object_pos = object_pos + (2.0 * draws["obs_object"] - 1.0) * (rc.object_pos_noise * self.difficulty)
+                object_pos = object_pos + (2.0 * draws["obs_object"] - 1.0) * (
+                    rc.object_pos_noise * per_world(self._difficulty(), 2))
             out["state"] = torch.cat(
                 robot + [object_pos, canonical_quat(sim.object_quat), sim.object_linvel, sim.object_angvel, self.goal,
                          self.goal - object_pos, self._object_features(object_pos), self.last_action], dim=-1)
@@ -378,7 +388,11 @@ class GraspTask:
         read the far end, noise on hits only). Each depth sensor (``stream``: its index in
         :data:`~dexgrasp_env.sensors.DEPTH_KEYS`) draws its own noise."""
         key = self._noise_key() if self._depth_noise else None
-        return corrupt_depth(raw, depth_range, self.cfg.randomization, self.difficulty, key, stream)
+        return corrupt_depth(raw, depth_range, self.cfg.randomization, self._difficulty(), key, stream)
+
+    def _difficulty(self):
+        """Each world's difficulty (``(N,)``), or the level that every world shares (a float)."""
+        return self.world_difficulty if self._spread else self.difficulty
 
     def close(self) -> None:
         """Release the simulator's native resources (see :meth:`~dexgrasp_env.sim.base.Simulator.close`)."""

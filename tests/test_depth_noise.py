@@ -79,3 +79,16 @@ def test_each_world_draws_its_own_noise_whatever_the_batch():
     # a second depth sensor (stream 1) draws other numbers
     assert not torch.equal(whole, corrupt_depth(raw, RANGE, rc, 1.0, keys, stream=1))
     assert whole.min() >= RANGE[0] and whole.max() <= RANGE[1]
+
+
+def test_each_world_at_its_own_difficulty():
+    """A ``(N,)`` difficulty (``CurriculumConfig.spread="uniform"``): each world's image is the one it would get at
+    that difficulty alone, every part of the model included."""
+    raw = _flat(1.0)
+    raw[:, :, 20:30] = 0.7  # an edge for the edge noise
+    full = RandomizationConfig.full()
+    levels = torch.linspace(0.0, 1.0, 8)
+    mixed = corrupt_depth(raw, RANGE, full, levels, _keys(8))
+    for i, level in enumerate(levels.tolist()):
+        assert torch.allclose(mixed[i], corrupt_depth(raw, RANGE, full, level, _keys(8))[i], rtol=0, atol=1e-6), i
+    assert torch.equal(mixed[0], corrupt_depth(raw, RANGE, NONE, 1.0, None)[0])  # difficulty 0: clean

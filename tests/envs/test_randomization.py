@@ -78,6 +78,31 @@ def test_difficulty_zero_gives_nominal_physics(full_task):
     assert torch.isin(task.object_mass, nominal).all()
 
 
+def test_a_uniform_spread_gives_each_world_its_own_difficulty_up_to_the_level():
+    """``CurriculumConfig.spread="uniform"``: each world's episode draws its own difficulty between 0 and the
+    level, and its ranges are that difficulty's (servo gains, camera pose); ``level``: every world at the level."""
+    spread = {}
+    for mode in ("level", "uniform"):
+        cur = CurriculumConfig(enabled=True, initial_difficulty=0.5, spread=mode)
+        cfg = small_config("depth", randomization=dataclasses.replace(RandomizationConfig.full(), curriculum=cur))
+        task = GraspTask(cfg, 32, "cpu", autoreset_mode="disabled")
+        task.reset(seed=2)
+        d = task.world_difficulty if mode == "uniform" else torch.full((32,), task.difficulty)
+        kp = task.sim.fields["actuator_gainprm"][:, :, 0] / task.sim.defaults["actuator_gainprm"][:, 0]
+        lo, hi = lerp_range(RandomizationConfig.full().actuator_gain_scale, 1.0, d.unsqueeze(1))
+        assert (kp >= lo - 1e-5).all() and (kp <= hi + 1e-5).all()
+        cams = task.randomizer.sensor_cameras[0]
+        offset = (task.sim.fields["cam_pos"][:, cams] - task.sim.defaults["cam_pos"][cams]).abs().amax((1, 2))
+        radius = (task.sim.defaults["cam_pos"][cams] - task.sim.defaults["cam_pos"][cams].mean(0)).norm(dim=-1).max()
+        assert (offset <= (0.03 + radius * 0.06) * d + 1e-6).all()
+        spread[mode] = (d, (kp - 1).abs().amax(1))
+        task.close()
+    d, gain_reach = spread["uniform"]
+    assert d.min() >= 0 and d.max() <= 0.5 and d.min() < 0.1 and d.max() > 0.4
+    # worlds near difficulty 0 train near the nominal gains; at the level alone every world reaches further
+    assert gain_reach[d < 0.1].max() < 0.1 < spread["level"][1].min()
+
+
 def test_switches_off():
     cfg = small_config("state", randomization=RandomizationConfig.none())
     task = GraspTask(cfg, 8, "cpu")
