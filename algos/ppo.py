@@ -738,12 +738,11 @@ RECIPES = {
                                    CurriculumConfig(schedule_steps=4_000_000, schedule_gate=0.1))),
     "depth-robust-spread": (
         "end-to-end Depth PPO from scratch under the paper's randomization: depth-robust-gated with each episode at its "
-        "own difficulty between nominal and the curriculum's level (CurriculumConfig.spread='uniform'), 2 PPO epochs "
-        "per update and evaluations every 100 updates (depth-scratch-hour's), 3 h on 2 CPU cores",
+        "own difficulty between nominal and the curriculum's level (CurriculumConfig.spread='uniform'), 3 h on 2 CPU "
+        "cores",
         dataclasses.replace(
             depth_scratch_towards_full("runs/depth-robust-spread", CurriculumConfig(
-                schedule_steps=4_000_000, schedule_gate=0.1, spread="uniform")),
-            update_epochs=2, eval_interval=100, time_limit_s=10800)),
+                schedule_steps=4_000_000, schedule_gate=0.1, spread="uniform")), time_limit_s=10800)),
     "depth-teacher": (
         "PPO fine-tuning (KL-anchored) of the DAgger depth student `dagger.py depth-student`, 30 min on 2 CPU "
         "cores (shipped: depth-teacher)",

@@ -2,19 +2,26 @@
 
 Each arm distils one shipped teacher (or a ``algos/ppo.py`` checkpoint) into a ``DexGrasp-StereoRGB-v0``
 student with ``algos/dagger.py``: the same task, the same student architecture, the same DAgger settings,
-the same step budget and the same seeds. The task is the teachers' own (default physics randomization,
-4 s episodes, 64x64 images) with appearance randomization on for both arms (lights, colours and, unless
-``--no-camera-noise``, camera pose noise), so that no student succeeds by memorising pixels. Each teacher
-labels every step from its own view of the same world, rendered in the same step (the state, or the depth
-camera at its resolution). Each teacher is first measured on the task, and probed under camera pose noise:
-a depth teacher trained on a fixed camera cannot label worlds whose camera moved.
+the same step budget and the same seeds. The task is the teachers' own (action mapping, rates, 4 s episodes) at
+64x64 under the paper's randomization: ``RandomizationConfig.full()`` (its physics ranges, pushes, observation
+noise, lights, colours, the depth camera's model and camera pose noise of 3 cm and 3 degrees, unless
+``--no-camera-noise``); ``--physics default`` keeps ``EnvConfig``'s default physics ranges instead (the recorded
+run of 2026-12-01). Each teacher labels every step from its own view of the same world, rendered in the same step
+(the state, or the depth camera at its resolution). Each teacher is first measured on the task, and probed under
+camera pose noise: a depth teacher trained on a fixed camera cannot label worlds whose camera moved.
 
-Every student and both teachers are then evaluated on the same 128 episodes (every shape in turn, one
-seed no training run used), with the per-shape success and the held-out action error of each student.
+Every student and every teacher is then evaluated on the same 128 episodes (every shape in turn, one seed no
+training run used) under each randomization of ``--eval-randomizations`` (the comparison task's, ``EnvConfig``'s
+default, ``RandomizationConfig.full()``), with the per-shape success, and the held-out action error of each student
+against its own teacher. A third arm (``--arms``) can separate "trained end to end" from "trained under noise".
 
-    # 2 CPU cores, about 95 minutes (the run behind benchmarks/results/stereo_comparison_cpu-2core_2026-12-01.*)
-    python benchmarks/stereo_comparison.py --no-camera-noise --seeds 1 2 3 --student-steps 73728 \
-        --time-limit-s 900 --eval-interval 9 --curve-episodes 32 --probe-episodes 16 \
+    # issue 30's protocol: 3 seeds per arm, 300 k DAgger steps per student (2 CPU cores: about 6 x 35 minutes)
+    python benchmarks/stereo_comparison.py --arms "state teacher=state-teacher" "depth teacher=<depth teacher>" \
+        --out benchmarks/results/stereo_comparison_cpu-2core_$(date +%F).json
+    # the run behind benchmarks/results/stereo_comparison_cpu-2core_2026-12-01.* (2 CPU cores, about 95 minutes)
+    python benchmarks/stereo_comparison.py --arms "state teacher=state-teacher-v1" "depth teacher=depth-teacher" \
+        --physics default --no-camera-noise --seeds 1 2 3 --student-steps 73728 --time-limit-s 900 \
+        --eval-interval 9 --curve-episodes 32 --probe-episodes 16 --eval-randomizations task \
         --out benchmarks/results/stereo_comparison_cpu-2core_$(date +%F).json
 
 Writes the JSON (``--out``) and a PNG beside it: per-arm success with its spread, and the curves.
@@ -35,7 +42,7 @@ from _common import distil_or_reuse, emit, load_script, machine
 
 from dexgrasp_env import checkpoints
 from dexgrasp_env.compatibility import with_policy_view
-from dexgrasp_env.config import CameraConfig, EnvConfig
+from dexgrasp_env.config import CameraConfig, EnvConfig, RandomizationConfig
 from dexgrasp_env.evaluation import run_episodes
 from dexgrasp_env.models import load_policy
 from dexgrasp_env.pretrained import policy_id
@@ -49,16 +56,23 @@ CAMERA_NOISE = {"camera_position_noise": 0.03, "camera_rotation_noise_deg": 3.0}
 """`RandomizationConfig.full()`'s camera pose noise (one rigid motion of the whole rig, depth camera included)."""
 PROBE_LEVELS = {"none": (0.0, 0.0), "1 cm, 1 deg": (0.01, 1.0), "3 cm, 3 deg": (0.03, 3.0)}
 """Camera pose noise levels at which each teacher is probed on the comparison task."""
+EVAL_RANDOMIZATIONS = ("task", "default", "full")
+"""Where students and teachers are evaluated: the comparison task's randomization, ``EnvConfig``'s default,
+``RandomizationConfig.full()``."""
 
 
-def comparison_task(teachers: dict[str, EnvConfig], size: int, camera_noise: bool) -> EnvConfig:
-    """The task both arms distil on: the teachers' common task, appearance randomization on, ``size`` stereo images
-    (each teacher labels through its own sensors: ``dagger.task_config``).
+def comparison_task(teachers: dict[str, EnvConfig], size: int, camera_noise: bool,
+                    physics: str = "full") -> EnvConfig:
+    """The task both arms distil on: the teachers' common task, ``size`` stereo images (each teacher labels through
+    its own sensors: ``dagger.task_config``) under ``RandomizationConfig.full()`` (``physics="full"``) or the default
+    physics ranges with appearance randomization (``"default"``); camera pose noise only with ``camera_noise``.
 
     The teachers must share everything an action means (action mode, rates, episode length, robot); a
-    state teacher trained with wider physics ranges (ADR) is distilled on the same default ranges as the
+    state teacher trained with other physics ranges (ADR) is distilled on the same ranges as the
     other, so that the arms differ in the teacher only.
     """
+    if physics not in ("full", "default"):
+        raise ValueError(f"physics={physics!r} is unknown; expected 'full' or 'default'")
     base = EnvConfig(episode_length_s=next(iter(teachers.values())).episode_length_s)
     for name, cfg in teachers.items():
         for field in ("action_mode", "action_scale", "palm", "physics_dt", "decimation", "episode_length_s", "robot",
@@ -66,10 +80,17 @@ def comparison_task(teachers: dict[str, EnvConfig], size: int, camera_noise: boo
             if getattr(cfg, field) != getattr(base, field):
                 raise ValueError(f"teacher {name!r} was trained with {field}={getattr(cfg, field)!r}, the comparison "
                                  f"task has {getattr(base, field)!r}: both arms must act in the same task")
-    appearance = APPEARANCE | (CAMERA_NOISE if camera_noise else {})
+    ranges = RandomizationConfig.full() if physics == "full" else base.randomization
+    appearance = APPEARANCE | (CAMERA_NOISE if camera_noise else dict.fromkeys(CAMERA_NOISE))
     return dataclasses.replace(base, obs_mode="stereo_rgb",
                                sensors=dataclasses.replace(base.sensors, stereo=CameraConfig(width=size, height=size)),
-                               randomization=dataclasses.replace(base.randomization, **appearance))
+                               randomization=dataclasses.replace(ranges, **appearance))
+
+
+def eval_tasks(task: EnvConfig, names) -> dict[str, EnvConfig]:
+    """The comparison task under each randomization of ``names`` (:data:`EVAL_RANDOMIZATIONS`), every shape in turn."""
+    ranges = {"task": task.randomization, "default": RandomizationConfig(), "full": RandomizationConfig.full()}
+    return {name: dataclasses.replace(task, object_assignment="cycle", randomization=ranges[name]) for name in names}
 
 
 def with_camera_noise(task: EnvConfig, position: float, rotation_deg: float) -> EnvConfig:
@@ -90,13 +111,13 @@ def spread(values: list[float]) -> dict:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Mean, spread and per-shape mean of one arm's students."""
+    """Mean, spread and per-shape mean of one arm's students (their ``success_rate``, ``lifted_rate`` and
+    ``success_by_shape`` of one evaluation)."""
     success = [r["success_rate"] for r in rows]
     shapes = rows[0]["success_by_shape"]
     return {"success_mean": float(np.mean(success)), **spread(success),
             "success_min": float(min(success)), "success_max": float(max(success)),
             "lifted_mean": float(np.mean([r["lifted_rate"] for r in rows])),
-            "heldout_action_mse_mean": float(np.mean([r["heldout_action_mse"] for r in rows])),
             "success_by_shape": {n: float(np.mean([r["success_by_shape"][n] for r in rows])) for n in shapes},
             "seeds": len(rows)}
 
@@ -150,60 +171,81 @@ def plot(per_seed: dict[str, list[dict]], arms: dict[str, dict], out: str, title
     return out
 
 
+def arm_names(pairs: list[str]) -> dict[str, str]:
+    """``["label=teacher", ...]`` as ``{label: teacher}`` (at least two arms; the first two are compared)."""
+    arms = dict(p.split("=", 1) for p in pairs if "=" in p)
+    if len(arms) != len(pairs) or len(arms) < 2:
+        raise ValueError(f"--arms {pairs}: expected two or more distinct 'label=teacher' pairs")
+    return arms
+
+
+def evaluate(act, tasks: dict[str, EnvConfig], episodes: int) -> dict[str, dict]:
+    """Success, lifted rate and per-shape success of ``act`` on the same episodes of each task."""
+    out = {}
+    for name, task in tasks.items():
+        r = run_episodes(act, task, episodes, EVAL_SEED)
+        out[name] = {k: r[k] for k in ("success_rate", "lifted_rate", "success_by_shape")}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--state-teacher", default="state-teacher-v1",
-                        help="arm (a): shipped name or ppo.py checkpoint (default: the teacher of the recorded run; "
-                             "state-teacher is the stronger one trained on procedural shapes)")
-    parser.add_argument("--depth-teacher", default="depth-teacher", help="arm (b): shipped name or ppo.py checkpoint")
+    parser.add_argument("--arms", nargs="+", default=["state teacher=state-teacher", "depth teacher=depth-teacher"],
+                        help="'label=teacher' per arm (a shipped name or a ppo.py checkpoint); the first two are "
+                             "compared (the paper: a state teacher, then an end-to-end depth teacher)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="DAgger seeds, the same in each arm")
-    parser.add_argument("--size", type=int, default=64, help="image width and height (the depth teacher's size)")
+    parser.add_argument("--size", type=int, default=64, help="image width and height of the students")
+    parser.add_argument("--physics", choices=("full", "default"), default="full",
+                        help="the students' task: RandomizationConfig.full() (the paper's) or the default physics "
+                             "ranges with lights and colours randomised")
     parser.add_argument("--camera-noise", action=argparse.BooleanOptionalAction, default=True,
-                        help="camera pose noise (3 cm, 3 deg, the whole rig) in the comparison task, besides lights "
-                             "and colours; a teacher that was never trained with it may not label under it (each "
-                             "teacher is probed at several levels first)")
+                        help="camera pose noise (3 cm, 3 deg, the whole rig) in the comparison task; a teacher that "
+                             "was never trained with it may not label under it (each teacher is probed first)")
+    parser.add_argument("--eval-randomizations", nargs="+", choices=EVAL_RANDOMIZATIONS,
+                        default=list(EVAL_RANDOMIZATIONS),
+                        help="randomizations every student and teacher is evaluated under (the first is compared)")
     parser.add_argument("--probe-episodes", type=int, default=32,
                         help="episodes of each teacher's camera-noise probe (0: none)")
     parser.add_argument("--num-envs", type=int, default=128, help="DAgger environments")
-    parser.add_argument("--student-steps", type=int, default=73_728, help="DAgger steps per student (the budget)")
+    parser.add_argument("--student-steps", type=int, default=300_000, help="DAgger steps per student (the budget)")
     parser.add_argument("--time-limit-s", type=float, default=None,
-                        help="wall-clock cap per student (the same for both arms; reported beside the steps)")
+                        help="wall-clock cap per student (the same for every arm; reported beside the steps)")
     parser.add_argument("--updates-per-iteration", type=int, default=24,
                         help="DAgger gradient steps per collection (on 2 cores a 1024-sample step of the stereo "
                              "student costs about as much as rendering 70 environment steps: more steps per sample)")
     parser.add_argument("--minibatch-size", type=int, default=512, help="samples per DAgger gradient step")
     parser.add_argument("--eval-interval", type=int, default=20, help="DAgger iterations between curve evaluations")
     parser.add_argument("--curve-episodes", type=int, default=32, help="episodes of each evaluation on the way")
-    parser.add_argument("--eval-episodes", type=int, default=128, help="episodes of the final comparison")
+    parser.add_argument("--eval-episodes", type=int, default=128, help="episodes of each final evaluation")
     parser.add_argument("--runs", default="runs/stereo_comparison", help="folder for the student runs")
     parser.add_argument("--out", default=None, help="also write the JSON here (and the PNG beside it)")
     parser.add_argument("--reuse", action="store_true",
                         help="evaluate a run whose folder already holds a finished run instead of training it")
     args = parser.parse_args()
     dagger = load_script("dagger")
-    names = {"state teacher": args.state_teacher, "depth teacher": args.depth_teacher}
+    names = arm_names(args.arms)
     teachers = {arm: dagger.load_teacher(name, "cpu") for arm, name in names.items()}
-    task = comparison_task({arm: t[2] for arm, t in teachers.items()}, args.size, args.camera_noise)
-    eval_task = dataclasses.replace(task, object_assignment="cycle")
+    task = comparison_task({arm: t[2] for arm, t in teachers.items()}, args.size, args.camera_noise, args.physics)
+    tasks = eval_tasks(task, args.eval_randomizations)
+    first = args.eval_randomizations[0]
 
     # ---- the teachers on the comparison's episodes, each from its own view ------------------------------
     teacher_rows = {}
     for arm, (program, keys, cfg) in teachers.items():
         act = lambda o, p=program, k=keys: p({x: o[x] for x in k})[0]
-        own_view = with_policy_view(dataclasses.replace(eval_task, obs_mode=cfg.obs_mode), cfg, keys)
-        r = run_episodes(act, own_view, args.eval_episodes, EVAL_SEED)
-        teacher_rows[arm] = {k: r[k] for k in ("success_rate", "lifted_rate", "success_by_shape")}
+        own = {n: with_policy_view(dataclasses.replace(t, obs_mode=cfg.obs_mode), cfg, keys) for n, t in tasks.items()}
+        teacher_rows[arm] = evaluate(act, own, args.eval_episodes)
         if args.probe_episodes:
             teacher_rows[arm]["camera_noise_probe"] = {
-                level: run_episodes(act, with_camera_noise(own_view, *noise), args.probe_episodes,
+                level: run_episodes(act, with_camera_noise(own[first], *noise), args.probe_episodes,
                                     EVAL_SEED + 1)["success_rate"] for level, noise in PROBE_LEVELS.items()}
-        print(f"{arm} ({names[arm]}) on the comparison task: {teacher_rows[arm]}", flush=True)
+        print(f"{arm} ({names[arm]}): {teacher_rows[arm]}", flush=True)
 
     # ---- the students: one DAgger run per arm and seed, the same settings -------------------------------
     per_seed: dict[str, list[dict]] = {arm: [] for arm in names}
     for seed in args.seeds:
         for arm, name in names.items():
-            run_dir = os.path.join(args.runs, f"{arm.split()[0]}_seed{seed}")
+            run_dir = os.path.join(args.runs, f"{arm.replace(' ', '-')}_seed{seed}")
             stats = distil_or_reuse(run_dir, args.reuse, lambda n=name, d=run_dir, s=seed: dagger.main(dagger.Args(
                 teacher=n, env_id="DexGrasp-StereoRGB-v0", use_teacher_task=False, env=task, num_envs=args.num_envs,
                 total_timesteps=args.student_steps, time_limit_s=args.time_limit_s, seed=s, run_dir=d,
@@ -211,30 +253,39 @@ def main() -> None:
                 updates_per_iteration=args.updates_per_iteration, minibatch_size=args.minibatch_size, progress=False)))
             ckpt = checkpoints.load(os.path.join(run_dir, "checkpoint.pt"))
             student, keys = load_policy(ckpt["policy_export"]), tuple(ckpt["student_keys"])
-            r = run_episodes(lambda o, p=student, ks=keys: p({k: o[k] for k in ks})[0], eval_task, args.eval_episodes,
-                             EVAL_SEED)
-            row = {k: r[k] for k in ("success_rate", "lifted_rate", "success_by_shape")} | {
-                "seed": seed, "teacher_success_rate": teacher_rows[arm]["success_rate"],
+            evals = evaluate(lambda o, p=student, ks=keys: p({k: o[k] for k in ks})[0], tasks, args.eval_episodes)
+            row = evals[first] | {
+                "evaluations": evals, "seed": seed, "teacher_success_rate": teacher_rows[arm][first]["success_rate"],
                 "dagger_steps": stats["global_step"], "wall_time_s": stats["wall_time_s"],
                 "heldout_action_mse": stats["heldout_action_mse"],
                 "initial_heldout_action_mse": stats["initial_heldout_action_mse"], "curve": stats["curve"],
                 "checkpoint": os.path.join(run_dir, "checkpoint.pt")}
             per_seed[arm].append(row)
-            print(f"{arm}, seed {seed}: success {row['success_rate']:.3f} after {row['dagger_steps']} steps, "
-                  f"{row['wall_time_s']:.0f} s; held-out action MSE {row['heldout_action_mse']:.3f}", flush=True)
+            print(f"{arm}, seed {seed}: success {row['success_rate']:.3f} ({first}) after {row['dagger_steps']} "
+                  f"steps, {row['wall_time_s']:.0f} s; held-out action MSE {row['heldout_action_mse']:.3f}", flush=True)
 
-    arms = {arm: summarize(rows) | {"teacher": names[arm], "teacher_id": policy_id(names[arm]),
-                                    "teacher_on_task": teacher_rows[arm]}
-            for arm, rows in per_seed.items()}
+    arms = {arm: summarize(rows) | {
+        "evaluations": {n: summarize([r["evaluations"][n] for r in rows]) for n in tasks},
+        "heldout_action_mse_mean": float(np.mean([r["heldout_action_mse"] for r in rows])),
+        "dagger_steps_mean": float(np.mean([r["dagger_steps"] for r in rows])),
+        "wall_time_s_mean": float(np.mean([r["wall_time_s"] for r in rows])),
+        "teacher": names[arm], "teacher_id": policy_id(names[arm]), "teacher_on_task": teacher_rows[arm]}
+        for arm, rows in per_seed.items()}
+    state_arm, depth_arm = list(names)[:2]
     result = {"machine": machine(), "task": checkpoints.to_plain(task), "eval_seed": EVAL_SEED,
+              "eval_randomizations": args.eval_randomizations, "compared_under": first,
               "budget": {"student_steps": args.student_steps, "time_limit_s": args.time_limit_s,
                          "num_envs": args.num_envs, "updates_per_iteration": args.updates_per_iteration,
-                         "minibatch_size": args.minibatch_size}, "camera_noise": args.camera_noise,
-              "arms": arms, "outcome": outcome(arms, "state teacher", "depth teacher"), "runs": per_seed}
+                         "minibatch_size": args.minibatch_size}, "physics": args.physics,
+              "camera_noise": args.camera_noise, "arms": arms, "outcome": outcome(arms, state_arm, depth_arm),
+              "outcome_by_randomization": {n: outcome({a: arms[a]["evaluations"][n] for a in arms}, state_arm,
+                                                      depth_arm) for n in tasks},
+              "runs": per_seed}
     if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         result["figure"] = plot(per_seed, arms, os.path.splitext(args.out)[0] + ".png",
                                 f"StereoRGB {args.size}x{args.size} students by DAgger, {args.student_steps} steps "
-                                f"each, {len(args.seeds)} seeds per arm")
+                                f"each, {len(args.seeds)} seeds per arm (success under {first})")
     emit(result, args.out)
 
 

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from dexgrasp_env.config import RandomizationConfig
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -89,9 +91,11 @@ def test_plot_curves_writes_the_png_and_the_record_of_each_run(tmp_path):
     assert bad.returncode != 0 and "1 summaries need as many --labels" in bad.stderr
 
 
-def test_stereo_comparison_task_is_the_teachers_task_with_appearance_noise():
-    """Both arms distil on one task: the teachers' action and reward, stereo at the depth teacher's size,
-    lights and colours randomised (camera pose noise on unless asked off); a teacher of another task is refused."""
+def test_stereo_comparison_task_is_the_teachers_task_under_the_papers_randomization():
+    """Both arms distil on one task: the teachers' action and reward, stereo at the depth teacher's size, under
+    ``RandomizationConfig.full()`` (or the default physics with lights and colours randomised), camera pose noise on
+    unless asked off; evaluations under the task's, the default and the full randomization; a teacher of another
+    task, or a malformed arm, is refused."""
     import dataclasses
     import importlib.util
 
@@ -104,13 +108,31 @@ def test_stereo_comparison_task_is_the_teachers_task_with_appearance_noise():
     spec.loader.exec_module(sc)
     dagger = load_script("dagger")
     teachers = {n: dagger.load_teacher(n, "cpu")[2] for n in ("state-teacher", "depth-teacher")}
+    full = RandomizationConfig.full()
     for camera_noise in (True, False):
-        task = sc.comparison_task(teachers, 64, camera_noise)
-        assert task.obs_mode == "stereo_rgb" and (task.sensors.stereo.width, task.sensors.stereo.height) == (64, 64)
-        rc = task.randomization
-        assert rc.light_scale == (0.5, 1.5) and rc.color_noise == 0.15
-        assert (rc.camera_rotation_noise_deg == 3.0) is camera_noise
-        assert task.action_mode == teachers["state-teacher"].action_mode == teachers["depth-teacher"].action_mode
+        for physics in ("full", "default"):
+            task = sc.comparison_task(teachers, 64, camera_noise, physics)
+            assert task.obs_mode == "stereo_rgb" and (task.sensors.stereo.width, task.sensors.stereo.height) == (64, 64)
+            rc = task.randomization
+            assert rc.light_scale == (0.5, 1.5) and rc.color_noise == 0.15
+            assert (rc.camera_rotation_noise_deg == 3.0) is camera_noise
+            assert (rc.camera_position_noise == 0.03) is camera_noise
+            assert task.action_mode == teachers["state-teacher"].action_mode == teachers["depth-teacher"].action_mode
+            # every other field is full()'s, or the default's
+            ranges = full if physics == "full" else RandomizationConfig()
+            assert dataclasses.replace(rc, **{f: getattr(ranges, f) for f in (*sc.APPEARANCE, *sc.CAMERA_NOISE)}) == (
+                ranges)
+            assert not rc.curriculum.enabled
+    evals = sc.eval_tasks(task, sc.EVAL_RANDOMIZATIONS)
+    assert evals["task"].randomization == task.randomization and evals["full"].randomization == full
+    assert evals["default"].randomization == RandomizationConfig()
+    assert all(t.object_assignment == "cycle" and t.sensors == task.sensors for t in evals.values())
+    with pytest.raises(ValueError, match="unknown"):
+        sc.comparison_task(teachers, 64, True, "wide")
+    assert sc.arm_names(["a=state-teacher", "b=runs/x/best.pt"]) == {"a": "state-teacher", "b": "runs/x/best.pt"}
+    for bad in (["a=state-teacher"], ["a=state-teacher", "depth-teacher"], ["a=x", "a=y"]):
+        with pytest.raises(ValueError, match="label=teacher"):
+            sc.arm_names(bad)
     other = dict(teachers, joint=dataclasses.replace(teachers["state-teacher"], action_mode="joint"))
     with pytest.raises(ValueError, match="teacher 'joint' was trained with action_mode='joint'"):
         sc.comparison_task(other, 64, True)
