@@ -737,9 +737,9 @@ RECIPES = {
         depth_scratch_towards_full("runs/depth-robust-gated",
                                    CurriculumConfig(schedule_steps=4_000_000, schedule_gate=0.1))),
     "depth-robust-spread": (
-        "end-to-end Depth PPO from scratch under the paper's randomization: depth-robust-gated with each episode at its "
-        "own difficulty between nominal and the curriculum's level (CurriculumConfig.spread='uniform'), 3 h on 2 CPU "
-        "cores",
+        "end-to-end Depth PPO from scratch under the paper's randomization: depth-robust-gated with each episode at "
+        "its own difficulty between nominal and the curriculum's level (CurriculumConfig.spread='uniform'), 3 h on 2 "
+        "CPU cores",
         dataclasses.replace(
             depth_scratch_towards_full("runs/depth-robust-spread", CurriculumConfig(
                 schedule_steps=4_000_000, schedule_gate=0.1, spread="uniform")), time_limit_s=10800)),
