@@ -192,7 +192,7 @@ class LayeredRenderer:
         self._key_fields = tuple((name, rows[name.split("_")[0]]) for name in BATCHED_FIELDS
                                  if name.split("_")[0] in rows)
         self._seen: torch.Tensor | None = None
-        self.background = {c: v.clone() for c, v in self.scene.views.items()}
+        self.background = {c: v.clone() for c, v in self.scene.views.items() if c not in DEPTH_KEYS}  # colour
         self.background_depth = {c: v.clone() for c, v in self.scene.depths.items()}
         self._out = {c: v.clone() for c, v in self.moving.views.items()}
 
