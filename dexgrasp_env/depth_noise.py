@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 
 from dexgrasp_env import rng
+from dexgrasp_env.randomization import per_world
 
 STICK_LENGTH = 4
 """Pixels in a stick (a horizontal run reading one stray depth)."""
@@ -66,8 +67,9 @@ def corrupt_depth(raw: torch.Tensor, depth_range: tuple[float, float], rc, diffi
     depth = torch.where(hit, raw, torch.full_like(raw, far))
     if key is None or (not isinstance(difficulty, torch.Tensor) and difficulty <= 0):
         return depth.clamp(near, far)
-    if isinstance(difficulty, torch.Tensor):
-        difficulty = difficulty.view(n, 1, 1)
+
+    whole = difficulty  # one, or (N,): the edge noise scales (N, 2, H, W) shifts, every other part (N, H, W) images
+    difficulty = per_world(difficulty, 3)
 
     def uniform(part: str, count: int = 1) -> torch.Tensor:
         return rng.uniform(key, count * h * w, _slot(part, stream)).view(n, count, h, w).squeeze(1)
@@ -76,8 +78,7 @@ def corrupt_depth(raw: torch.Tensor, depth_range: tuple[float, float], rc, diffi
         return rng.normal(key, count * h * w, _slot(part, stream)).view(n, count, h, w).squeeze(1)
 
     if rc.depth_edge_noise_px is not None:
-        d = difficulty.unsqueeze(1) if isinstance(difficulty, torch.Tensor) else difficulty  # (N, 1, 1, 1)
-        shift = (normal("edge", 2) * (rc.depth_edge_noise_px * d)).round().long()
+        shift = (normal("edge", 2) * (rc.depth_edge_noise_px * per_world(whole, 4))).round().long()
         rows = (torch.arange(h, device=raw.device).view(1, h, 1) + shift[:, 0]).clamp(0, h - 1)
         cols = (torch.arange(w, device=raw.device).view(1, 1, w) + shift[:, 1]).clamp(0, w - 1)
         flat = rows * w + cols
