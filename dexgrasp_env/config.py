@@ -400,8 +400,9 @@ class EnvConfig:
     render_static_once: bool = True
     """On a CPU device, ray trace a static camera's view of the static scene (floor, table, the arm's base) once per
     world, again only when a reset changed its pose or the scene's fields, and the moving bodies every step; each
-    pixel the nearer hit (:class:`~dexgrasp_env.sim.warp_backend.LayeredRenderer`). The images are the same; the
-    ray tracing of depth PPO's step about halves. ``False``: every geom every step, as before 2026-12-07."""
+    pixel the nearer hit (:class:`~dexgrasp_env.sim.warp_backend.LayeredRenderer`); a depth camera over primitive
+    geoms traces its moving bodies tile by tile (:class:`~dexgrasp_env.sim.depth_tracer.TiledDepthTracer`). The
+    images are the same. ``False``: every geom every step, as before 2026-12-07."""
 
     def __post_init__(self) -> None:
         if self.action_mode not in ACTION_MODES:
