@@ -42,9 +42,11 @@ PRIMITIVES = tuple(int(t) for t in (mujoco.mjtGeom.mjGEOM_SPHERE, mujoco.mjtGeom
 def _tile_candidates(
     geom_rbound: wp.array2d[float], geom_xpos: wp.array2d[wp.vec3], cam_xpos: wp.array2d[wp.vec3],
     cam_xmat: wp.array2d[wp.mat33], camid: int, tile_axis: wp.array[wp.vec3], tile_cos: wp.array[float],
-    tile_sin: wp.array[float], geoms: wp.array[int], candidates: wp.array3d[int], count: wp.array2d[int],
+    tile_sin: wp.array[float], geoms: wp.array[int], candidates: wp.array3d[int], spheres: wp.array3d[wp.vec4],
+    count: wp.array2d[int],
 ):
-    """Per (world, tile): the indices into ``geoms`` of those whose bounding sphere meets the tile's cone."""
+    """Per (world, tile): the geoms whose bounding sphere meets the tile's cone, in geom order, each with its
+    sphere (centre relative to the camera, radius) for the pixels' own test."""
     w, tile = wp.tid()
     origin = cam_xpos[w, camid]
     axis = cam_xmat[w, camid] @ tile_axis[tile]
@@ -65,19 +67,20 @@ def _tile_candidates(
             keep = (sin_a * cos_b + cos_a * sin_b < 0.0) or (
                 wp.dot(to_geom, axis) / dist >= cos_a * cos_b - sin_a * sin_b - 1.0e-4)
         if keep:
-            candidates[w, tile, n] = k
+            candidates[w, tile, n] = g
+            spheres[w, tile, n] = wp.vec4(to_geom[0], to_geom[1], to_geom[2], r)
             n += 1
     count[w, tile] = n
 
 
 @wp.kernel(module="unique", enable_backward=False)
 def _trace_tiles(
-    geom_type: wp.array[int], geom_size: wp.array2d[wp.vec3], geom_rbound: wp.array2d[float],
-    geom_rgba: wp.array2d[wp.vec4], geom_matid: wp.array2d[int], mat_rgba: wp.array2d[wp.vec4],
+    geom_type: wp.array[int], geom_size: wp.array2d[wp.vec3], geom_rgba: wp.array2d[wp.vec4],
+    geom_matid: wp.array2d[int], mat_rgba: wp.array2d[wp.vec4],
     geom_xpos: wp.array2d[wp.vec3], geom_xmat: wp.array2d[wp.mat33], cam_xpos: wp.array2d[wp.vec3],
     cam_xmat: wp.array2d[wp.mat33], camid: int, rays: wp.array[wp.vec3], ray_adr: int, width: int, tiles_x: int,
-    geoms: wp.array[int], candidates: wp.array3d[int], count: wp.array2d[int], zfar: float, cull_backfaces: bool,
-    depth_out: wp.array2d[float], depth_adr: int,
+    candidates: wp.array3d[int], spheres: wp.array3d[wp.vec4], count: wp.array2d[int], zfar: float,
+    cull_backfaces: bool, depth_out: wp.array2d[float], depth_adr: int,
 ):
     """Per (world, pixel): the planar depth of the nearest candidate hit, 0 for none (``mujoco_warp.render``'s)."""
     w, pixel = wp.tid()
@@ -90,15 +93,16 @@ def _trace_tiles(
         dist = zfar / wp.max(-local[2], 1.0e-6)
     hit = int(-1)
     for j in range(count[w, tile]):
-        g = geoms[candidates[w, tile, j]]
-        r = geom_rbound[w % geom_rbound.shape[0], g] * 1.0001 + 1.0e-6
-        to_geom = geom_xpos[w, g] - origin
+        sphere = spheres[w, tile, j]
+        to_geom = wp.vec3(sphere[0], sphere[1], sphere[2])
+        r = sphere[3]
         along = wp.dot(to_geom, direction)
         # the ray misses the bounding sphere, or meets it only behind the camera or behind the nearest hit
         if along + r < 0.0 or along - r > dist * (1.0 + RAY_TOL_REL) + RAY_TOL_ABS:
             continue
         if wp.dot(to_geom, to_geom) - along * along > r * r:
             continue
+        g = candidates[w, tile, j]
         rgba = geom_rgba[w % geom_rgba.shape[0], g]
         mat = geom_matid[w % geom_matid.shape[0], g]
         if mat >= 0 and rgba[0] == 0.5 and rgba[1] == 0.5 and rgba[2] == 0.5 and rgba[3] == 1.0:
@@ -151,6 +155,7 @@ class TiledDepthTracer:
                 axis=wp.array(axis, dtype=wp.vec3, device=dev), cos=wp.array(cos_a, dtype=float, device=dev),
                 sin=wp.array(sin_a, dtype=float, device=dev),
                 candidates=wp.zeros((batch.num_worlds, len(axis), len(self.geom_ids)), dtype=int, device=dev),
+                spheres=wp.zeros((batch.num_worlds, len(axis), len(self.geom_ids)), dtype=wp.vec4, device=dev),
                 count=wp.zeros((batch.num_worlds, len(axis)), dtype=int, device=dev)))
             offset += w * h
 
@@ -171,11 +176,11 @@ class TiledDepthTracer:
                 ntiles = c["count"].shape[1]
                 wp.launch(_tile_candidates, dim=(b.num_worlds, ntiles), device=b.wp_device, inputs=[
                     m.geom_rbound, d.geom_xpos, d.cam_xpos, d.cam_xmat, c["camid"], c["axis"], c["cos"], c["sin"],
-                    self._geoms, c["candidates"], c["count"]])
+                    self._geoms, c["candidates"], c["spheres"], c["count"]])
                 wp.launch(_trace_tiles, dim=(b.num_worlds, c["npix"]), device=b.wp_device, inputs=[
-                    m.geom_type, m.geom_size, m.geom_rbound, m.geom_rgba, m.geom_matid, m.mat_rgba, d.geom_xpos,
+                    m.geom_type, m.geom_size, m.geom_rgba, m.geom_matid, m.mat_rgba, d.geom_xpos,
                     d.geom_xmat, d.cam_xpos, d.cam_xmat, c["camid"], rc.ray, c["ray_adr"], c["width"], c["tiles_x"],
-                    self._geoms, c["candidates"], c["count"], self._zfar, self._cull, rc.depth_data, c["depth_adr"]])
+                    c["candidates"], c["spheres"], c["count"], self._zfar, self._cull, rc.depth_data, c["depth_adr"]])
         self.rig.launched = True
 
 
