@@ -145,7 +145,8 @@ def main() -> None:
     parser.add_argument("--warmup-updates", type=int, default=15,
                         help="PPO updates before the timed ones (15 x 16 steps: one whole episode, its reset "
                              "included); 0: time the first steps from a reset, as before 2026-12-07")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (a check that the script runs)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a check that the script runs; no warm-up: "
+                        "the difference of two tiny runs' timings is noise)")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     args = parser.parse_args()
     ppo = load_script("ppo")
@@ -160,7 +161,7 @@ def main() -> None:
     for name, recipe in configs.items():
         print(f"measuring {name}", file=sys.stderr, flush=True)
         results["configurations"][name] = measure(ppo, recipe, args.policy, steps, 1 if args.quick else args.updates,
-                                                  1 if args.quick else args.warmup_updates, args.quick)
+                                                  0 if args.quick else args.warmup_updates, args.quick)
     runs = results["configurations"]
     base = runs[next(iter(runs))]["ppo"]["sustained_sps"]
     results["sustained_speedup"] = {name: round(r["ppo"]["sustained_sps"] / base, 3) for name, r in runs.items()}

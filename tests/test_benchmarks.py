@@ -68,8 +68,8 @@ def test_in_training_benchmark_splits_the_rollout_of_a_grasping_policy(tmp_path)
         parts = us["physics"] + us["render"] + us["action_map"] + us["rest_of_task_layer"]
         assert abs(parts - us["env_step_in_process"]) < 0.5
         ppo = r["ppo"]
-        # the timed update comes after a warm-up (the difference of two runs)
-        assert ppo["warmup_updates"] == 1 and ppo["updates_timed"] == 1 and min(ppo["us_per_sample"].values()) > 0
+        # --quick times its one update without a warm-up (two tiny runs' difference is noise)
+        assert ppo["warmup_updates"] == 0 and ppo["updates_timed"] == 1 and min(ppo["us_per_sample"].values()) > 0
         assert ppo["one_evaluation_s"] > 0 and ppo["us_per_sample"]["evaluation"] > 0
         assert 0 < ppo["sustained_sps"] < ppo["sps_without_evaluations"]
 

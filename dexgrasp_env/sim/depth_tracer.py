@@ -163,9 +163,12 @@ class TiledDepthTracer:
     @staticmethod
     def supports(mjm: mujoco.MjModel, cameras: tuple[str, ...], depth_keys: tuple[str, ...],
                  groups: tuple[int, ...]) -> bool:
-        """Whether the tracer gives these cameras' images: depth cameras only, every drawn geom a primitive."""
+        """Whether the tracer gives these cameras' images: perspective depth cameras only (its rays start at the
+        camera), every drawn geom a primitive."""
         drawn = np.isin(mjm.geom_group, groups)
-        return (all(c in depth_keys for c in cameras) and mjm.nflex == 0 and bool(drawn.any())
+        perspective = all(mjm.cam_projection[mjm.camera(c).id] == mujoco.mjtProjection.mjPROJ_PERSPECTIVE
+                          for c in cameras)
+        return (all(c in depth_keys for c in cameras) and perspective and mjm.nflex == 0 and bool(drawn.any())
                 and bool(np.isin(mjm.geom_type[drawn], PRIMITIVES).all()))
 
     def launch(self) -> None:
