@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import warp as wp
 from mujoco_warp._src.ray import RAY_TOL_ABS, RAY_TOL_REL, ray_geom
+from mujoco_warp._src.render import _geom_rgba
 from mujoco_warp._src.types import MJ_MAXVAL
 
 TILE = 8
@@ -104,10 +105,7 @@ def _trace_tiles(
         if wp.dot(to_geom, to_geom) - along * along > r * r:
             continue
         g = candidates[w, tile, j]
-        rgba = geom_rgba[w % geom_rgba.shape[0], g]
-        mat = geom_matid[w % geom_matid.shape[0], g]
-        if mat >= 0 and rgba[0] == 0.5 and rgba[1] == 0.5 and rgba[2] == 0.5 and rgba[3] == 1.0:
-            rgba = mat_rgba[w % mat_rgba.shape[0], mat]  # mujoco_warp's _geom_rgba: the material's colour
+        rgba, _ = _geom_rgba(geom_matid, geom_rgba, mat_rgba, w, g)
         if rgba[3] == 0.0:  # invisible geoms are not drawn
             continue
         d, normal = ray_geom(geom_xpos[w, g], geom_xmat[w, g], geom_size[w % geom_size.shape[0], g], origin,
@@ -132,16 +130,15 @@ class TiledDepthTracer:
 
     Args:
         rig: The renderer whose context (cameras, rays, enabled geoms, depth buffer) this traces for.
-        groups: The geom groups ``rig`` draws.
     """
 
-    def __init__(self, rig, groups: tuple[int, ...]) -> None:
+    def __init__(self, rig) -> None:
         batch, rc = rig.batch, rig.rc
         m = batch.mjm
         self.rig, self.batch = rig, batch
-        self.geom_ids = np.flatnonzero(np.isin(m.geom_group, groups))
         dev = batch.wp_device
-        self._geoms = wp.array(self.geom_ids.astype(np.int32), dtype=int, device=dev)
+        self._geoms = rc.enabled_geom_ids  # the geoms of the groups the context draws
+        ngeom = self._geoms.shape[0]
         self._zfar, self._cull = float(rc.zfar), bool(rc.enable_backface_culling)  # as mujoco_warp.render
         rays = wp.to_torch(rc.ray).cpu().double()
         d_adr = rc.depth_adr.numpy()
@@ -155,8 +152,8 @@ class TiledDepthTracer:
                 camid=m.camera(cam).id, ray_adr=offset, width=w, tiles_x=tiles_x, npix=w * h, depth_adr=int(d_adr[i]),
                 axis=wp.array(axis, dtype=wp.vec3, device=dev), cos=wp.array(cos_a, dtype=float, device=dev),
                 sin=wp.array(sin_a, dtype=float, device=dev),
-                candidates=wp.zeros((batch.num_worlds, len(axis), len(self.geom_ids)), dtype=int, device=dev),
-                spheres=wp.zeros((batch.num_worlds, len(axis), len(self.geom_ids)), dtype=wp.vec4, device=dev),
+                candidates=wp.zeros((batch.num_worlds, len(axis), ngeom), dtype=int, device=dev),
+                spheres=wp.zeros((batch.num_worlds, len(axis), ngeom), dtype=wp.vec4, device=dev),
                 count=wp.zeros((batch.num_worlds, len(axis)), dtype=int, device=dev)))
             offset += w * h
 

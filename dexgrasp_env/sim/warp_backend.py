@@ -186,7 +186,7 @@ class LayeredRenderer:
         moving = tuple(g for g in DRAWN_GROUPS if g != STATIC_GROUP)
         self.moving = BatchRenderer(batch, cameras, resolution, moving, all_depth=True)
         # depth cameras over primitives: the moving bodies traced tile by tile, the same images in less time
-        self.tracer = (TiledDepthTracer(self.moving, moving)
+        self.tracer = (TiledDepthTracer(self.moving)
                        if TiledDepthTracer.supports(m, cameras, DEPTH_KEYS, moving) else None)
         self.scene = BatchRenderer(batch, cameras, resolution, (STATIC_GROUP,), all_depth=True)
         self.slots = WarpBatch(m, min(STATIC_SLOTS, n), batch.device, nconmax=1, njmax=1)
