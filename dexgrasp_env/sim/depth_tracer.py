@@ -29,7 +29,6 @@ import numpy as np
 import torch
 import warp as wp
 from mujoco_warp._src.ray import RAY_TOL_ABS, RAY_TOL_REL, ray_geom
-from mujoco_warp._src.render import _geom_rgba
 from mujoco_warp._src.types import MJ_MAXVAL
 
 TILE = 8
@@ -105,7 +104,10 @@ def _trace_tiles(
         if wp.dot(to_geom, to_geom) - along * along > r * r:
             continue
         g = candidates[w, tile, j]
-        rgba, _ = _geom_rgba(geom_matid, geom_rgba, mat_rgba, w, g)
+        rgba = geom_rgba[w % geom_rgba.shape[0], g]
+        mat = geom_matid[w % geom_matid.shape[0], g]
+        if mat >= 0 and rgba[0] == 0.5 and rgba[1] == 0.5 and rgba[2] == 0.5 and rgba[3] == 1.0:
+            rgba = mat_rgba[w % mat_rgba.shape[0], mat]  # mujoco_warp's (private) _geom_rgba: the material's colour
         if rgba[3] == 0.0:  # invisible geoms are not drawn
             continue
         d, normal = ray_geom(geom_xpos[w, g], geom_xmat[w, g], geom_size[w % geom_size.shape[0], g], origin,
