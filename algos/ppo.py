@@ -639,7 +639,10 @@ def main(args: Args) -> dict:
             run.scalars(scalars, global_step)
             bar.set_postfix(sps=sps, ret=f"{stats.get('episodic_return', float('nan')):.1f}",
                             lifted=f"{stats.get('lifted_rate', float('nan')):.2f}",
-                            success=f"{stats.get('success_rate', float('nan')):.2f}")
+                            success=f"{stats.get('success_rate', float('nan')):.2f}",
+                            # the bar's own ETA counts every update to --total-timesteps; a time limit ends sooner
+                            **({"time_left": f"{max(args.time_limit_s - wall, 0.0) / 60:.0f}min"}
+                               if args.time_limit_s is not None else {}))
             if (args.eval_interval and update % args.eval_interval == 0) or last:
                 eval_start = time.perf_counter()
                 result = evaluate_in_training(args, agent, env_cfg, envs, device)
