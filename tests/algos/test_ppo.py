@@ -300,3 +300,18 @@ def test_aux_head_learns_where_the_object_is(tmp_path):
     assert "aux.weight" in ckpt["agent"] and not any(k.startswith("aux") for k in ckpt["policy_keys"])
     with pytest.raises(ValueError, match="--aux-coef 1.0 needs the privileged state"):
         ppo.main(dataclasses.replace(args, asymmetric_critic=False))
+
+
+def test_update_epochs_switch_once_the_training_episodes_lift(tmp_path):
+    """--update-epochs-after-lift: epochs per update change when the window of training episodes has lifted, not
+    before the window is full, and the switch is kept in the checkpoint (a resumed run does not switch back)."""
+    window, updates, before, after = ppo.LIFT_WINDOW, ppo.LIFT_WINDOW + 2, 3, 1
+    args = small_args(tmp_path, init_actor="state-teacher", update_epochs=before, update_epochs_after_lift=after,
+                      total_timesteps=16 * 16 * updates, checkpoint_interval=1000, init_log_std=-3.0)
+    ppo.main(args)
+    ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
+    assert ckpt["lifted_at"] == 16 * 16 * window  # the shipped teacher lifts: at the first full window
+    steps = ckpt["optimizer"]["state"][0]["step"].item()
+    assert steps == args.num_minibatches * (window * before + (updates - window) * after)
+    with pytest.raises(ValueError, match="--update-epochs-after-lift 0 must be at least 1"):
+        ppo.main(dataclasses.replace(args, update_epochs_after_lift=0))
