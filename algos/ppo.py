@@ -104,8 +104,9 @@ class Args:
     update_epochs_after_lift: int | None = None
     """once the training episodes lift their object (a lifted rate of at least 0.1 over the ended episodes of the
     last 20 updates), this many epochs per update instead of --update-epochs (None: --update-epochs throughout).
-    Why: before the first lift more epochs per sample find the grasp in fewer steps, after it fewer epochs climb
-    faster per wall-clock minute, the simulator being most of the time then (the journal, 2026-12-07)"""
+    Why: before the first lift more epochs per sample found the grasp in fewer steps, after it fewer epochs climbed
+    faster per wall-clock minute, the simulator being most of the time then (seed 2; on seed 1 neither lifted within
+    the hour: the journal, 2026-12-07)"""
     clip_coef: float = 0.2
     """surrogate clipping coefficient"""
     clip_vloss: bool = True
@@ -298,10 +299,10 @@ def evaluate(policy, env_cfg: EnvConfig, args: Args, device, video: str | None =
 
 
 LOSS_SCALARS = {"policy": "policy_loss", "value": "value_loss"}
+"""Tensorboard names of the loss parts that differ from their keys (``losses/<name>``)."""
 LIFT_WINDOW, LIFT_RATE = 20, 0.1
 """--update-epochs-after-lift: the lift counts once this fraction of the training episodes that ended in the last
 this many updates lifted their object (at 256 environments about 340 episodes: one lucky episode is not a lift)"""
-"""Tensorboard names of the loss parts that differ from their keys (``losses/<name>``)."""
 
 
 def init_layout(args: Args) -> tuple[Args, int, int] | None:

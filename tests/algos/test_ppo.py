@@ -307,11 +307,16 @@ def test_update_epochs_switch_once_the_training_episodes_lift(tmp_path):
     before the window is full, and the switch is kept in the checkpoint (a resumed run does not switch back)."""
     window, updates, before, after = ppo.LIFT_WINDOW, ppo.LIFT_WINDOW + 2, 3, 1
     args = small_args(tmp_path, init_actor="state-teacher", update_epochs=before, update_epochs_after_lift=after,
-                      total_timesteps=16 * 16 * updates, checkpoint_interval=1000, init_log_std=-3.0)
+                      total_timesteps=16 * 16 * updates, checkpoint_interval=1000)
     ppo.main(args)
     ckpt = checkpoints.load(tmp_path / "checkpoint.pt")
     assert ckpt["lifted_at"] == 16 * 16 * window  # the shipped teacher lifts: at the first full window
     steps = ckpt["optimizer"]["state"][0]["step"].item()
     assert steps == args.num_minibatches * (window * before + (updates - window) * after)
+    # resumed for one update: still `after` epochs, with no window of its own yet
+    ppo.main(dataclasses.replace(args, resume=str(tmp_path / "checkpoint.pt"), run_dir=str(tmp_path / "resumed"),
+                                 total_timesteps=16 * 16 * (updates + 1)))
+    resumed = checkpoints.load(tmp_path / "resumed" / "checkpoint.pt")
+    assert resumed["optimizer"]["state"][0]["step"].item() == steps + args.num_minibatches * after
     with pytest.raises(ValueError, match="--update-epochs-after-lift 0 must be at least 1"):
         ppo.main(dataclasses.replace(args, update_epochs_after_lift=0))
