@@ -633,7 +633,7 @@ def main(args: Args) -> dict:
         sps = int((global_step - start_step) / (time.time() - start_time))
         n_ep, ret_sum, len_sum, succ_sum, lift_sum = ep.tolist()
         if args.update_epochs_after_lift is not None and lifted_at is None:
-            counts = ep[[0, 4]].clone()
+            counts = ep[[0, 4]]  # (indexing with a list copies: the all-reduce leaves ep alone)
             if world > 1:  # every rank switches at the same update, or the gradient all-reduces would not pair up
                 dist.all_reduce(counts)
             lift_window.append(counts.tolist())
