@@ -24,6 +24,7 @@ import json
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -44,13 +45,14 @@ from dexgrasp_env.config import (
     ENV_IDS, REWARD_TERMS, CameraConfig, CurriculumConfig, EnvConfig, PoolConfig, RandomizationConfig, RewardConfig,
     SensorsConfig,
 )
+from dexgrasp_env.devices import cpu_has_bf16
 from dexgrasp_env.evaluation import eval_config, run_episodes
 from dexgrasp_env.models import (
     GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy, widen_depth_input,
 )
 from dexgrasp_env.recipes import recipe_cli
 from dexgrasp_env.runs import RunLog
-from dexgrasp_env.spaces import STATE_SLICES, as_dict, key_spaces, obs_groups
+from dexgrasp_env.spaces import as_dict, key_spaces, obs_groups, state_slices
 from dexgrasp_env.vector import serve_worker
 
 
@@ -128,6 +130,10 @@ class Args:
     scale). Why: from scratch, a pixel policy's encoder would otherwise learn where the object is only from the
     policy gradient; the supervised target teaches it in a few hundred gradient steps. Needs the privileged
     state (--asymmetric-critic); the head is not part of the exported policy"""
+    aux_blocks: tuple[str, ...] = ("object_pos",)
+    """blocks of the privileged state the auxiliary head predicts (--aux-coef), by their names in
+    `dexgrasp_env.spaces.state_slices` (e.g. object_pos object_kind object_size: where the object is and what
+    it is, the parts of the State teacher's input a single depth frame shows)"""
     channels_last: bool = True
     """convolutions in the channels-last layout (on CPU the convolutions run about 2x and the learner phase 1.3x
     faster; --no-channels-last is the NCHW layout of earlier versions, for comparison: `benchmarks/throughput.py
@@ -140,7 +146,9 @@ class Args:
     bf16: bool = False
     """bf16: on CUDA, autocast of the forward passes; on CPU, of the image encoders only (their convolutions are
     the learner's cost and run 1.5-2x faster in bf16 on a CPU with AVX512-BF16 or AMX; the heads and the
-    probability ratios stay float32). Checkpoints and exported policies are float32 either way"""
+    probability ratios stay float32). On a CPU without native bf16 (`dexgrasp_env.devices.cpu_has_bf16`), where it
+    would run about 6x slower, the encoders stay float32 and a warning says so. Checkpoints and exported policies
+    are float32 either way"""
     checkpoint_interval: int = 50
     """write a checkpoint every this many updates (and at the end)"""
     eval_interval: int = 0
@@ -188,7 +196,7 @@ class Agent(nn.Module):
     """Gaussian actor on the policy keys; critic on the privileged state when there is one."""
 
     def __init__(self, spaces: dict, policy_keys, critic_keys, n_actions: int, init_log_std: float = 0.0,
-                 hide: dict | None = None, aux: bool = False, channels_last: bool = True,
+                 hide: dict | None = None, aux: tuple[slice, ...] = (), channels_last: bool = True,
                  depth_encoding: str = "pixel"):
         super().__init__()
         self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, hide=hide, channels_last=channels_last,
@@ -196,8 +204,10 @@ class Agent(nn.Module):
         self.critic_enc = ObsEncoder(spaces, critic_keys, channels_last=channels_last, depth_encoding=depth_encoding)
         self.critic = layer_init(nn.Linear(self.critic_enc.out_dim, 1), std=1.0)
         self.value_norm = RunningMeanStd(())
-        # --aux-coef: the object's position from the actor's features (not exported with the actor)
-        self.aux = layer_init(nn.Linear(self.actor.encoder.out_dim, 3), std=0.01) if aux else None
+        # --aux-coef: blocks of the privileged state (--aux-blocks) from the actor's features (not exported)
+        self.aux_slices = tuple(aux)
+        width = sum(sl.stop - sl.start for sl in self.aux_slices)
+        self.aux = layer_init(nn.Linear(self.actor.encoder.out_dim, width), std=0.01) if aux else None
 
     @property
     def vector_keys(self) -> set:
@@ -213,11 +223,11 @@ class Agent(nn.Module):
         return self.critic(self.critic_enc(obs)).squeeze(-1)
 
     def aux_target(self, obs: dict) -> torch.Tensor:
-        """What the auxiliary head predicts: the object's position in the privileged state, normalised by
+        """What the auxiliary head predicts: blocks of the privileged state (``--aux-blocks``), normalised by
         the critic's running statistics of that state (about unit scale whatever the workspace)."""
-        sl = STATE_SLICES["object_pos"]
         norm = self.critic_enc.norms["state"]
-        return ((obs["state"][:, sl] - norm.mean[sl]) / torch.sqrt(norm.var[sl] + 1e-8)).clamp(-5.0, 5.0)
+        idx = torch.cat([torch.arange(sl.start, sl.stop) for sl in self.aux_slices]).to(obs["state"].device)
+        return ((obs["state"][:, idx] - norm.mean[idx]) / torch.sqrt(norm.var[idx] + 1e-8)).clamp(-5.0, 5.0)
 
     def get_action_and_value(self, obs: dict, action: torch.Tensor | None = None, anchor: nn.Module | None = None):
         """Action, its log-probability, entropy, value and the auxiliary prediction (None without the head);
@@ -246,11 +256,31 @@ def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device, actor_state
     if args.aux_coef > 0 and "state" not in critic_keys:
         raise ValueError(f"--aux-coef {args.aux_coef} needs the privileged state (its target), which the critic "
                          f"reads only with --asymmetric-critic; the critic's keys are {critic_keys}")
+    aux = ()
+    if args.aux_coef > 0:
+        blocks = state_slices(env_cfg)
+        unknown = [b for b in args.aux_blocks if b not in blocks]
+        if unknown or not args.aux_blocks:
+            raise ValueError(f"--aux-blocks {' '.join(args.aux_blocks)!r}: {unknown or 'none given'}; expected "
+                             f"blocks of this task's privileged state: {sorted(blocks)}")
+        aux = tuple(blocks[b] for b in args.aux_blocks)
     agent = Agent(spaces, groups["policy"], critic_keys, n_actions, args.init_log_std, hide,
-                  aux=args.aux_coef > 0, channels_last=args.channels_last, depth_encoding=args.depth_encoding).to(device)
+                  aux=aux, channels_last=args.channels_last, depth_encoding=args.depth_encoding).to(device)
     if actor_state is not None:
         agent.actor.load_state_dict(widen_depth_input(actor_state, agent.actor))
     return agent
+
+
+def cpu_bf16_images(args: Args, agent: Agent, device: torch.device, warn: bool = True) -> None:
+    """``--bf16`` on CPU: the image encoders in bf16 where the CPU computes it natively; elsewhere (about 6x
+    slower there) they stay float32, with a warning."""
+    if not (args.bf16 and device.type == "cpu"):
+        return
+    if cpu_has_bf16():
+        agent.actor.encoder.image_bf16 = agent.critic_enc.image_bf16 = True
+    elif warn:
+        warnings.warn("--bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where the image encoders would "
+                      "run about 6x slower in bf16; they run in float32", stacklevel=2)
 
 
 def initial_actor(path: str, env_id: str) -> tuple[dict, EnvConfig]:
@@ -377,7 +407,7 @@ def compute_advantages(args: Args, agent: Agent, rewards, values, next_value, te
 
 def ppo_loss(args: Args, agent: Agent, batch: dict, mb, anchor, autocast, warmup: bool) -> tuple[torch.Tensor, dict]:
     """The loss of one minibatch ``mb`` of the flattened rollout ``batch``: clipped surrogate, (clipped) value
-    loss, entropy bonus, and the optional terms (KL anchor, auxiliary object position); during the critic's
+    loss, entropy bonus, and the optional terms (KL anchor, auxiliary state blocks); during the critic's
     warm-up the value loss alone. Returns the loss and its parts (detached) with the approximate KL."""
     mb_obs = {k: v_[mb] for k, v_ in batch["obs"].items()}
     with autocast:
@@ -484,8 +514,7 @@ def main(args: Args) -> dict:
     T, N = args.num_steps, args.num_envs
     num_updates = max(1, args.total_timesteps // (T * N * world))
     agent = make_agent(args, env_cfg, spaces, device, actor_state)
-    if args.bf16 and device.type == "cpu":
-        agent.actor.encoder.image_bf16 = agent.critic_enc.image_bf16 = True
+    cpu_bf16_images(args, agent, device, warn=rank == 0)
     anchor = make_anchor(args, agent, actor_state)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     lr, global_step, start_update, wall_offset = args.learning_rate, 0, 1, 0.0
@@ -697,6 +726,7 @@ def main(args: Args) -> dict:
         if out_of_time:
             break
     envs.close()
+    stats["image_bf16"] = agent.actor.encoder.image_bf16  # what --bf16 became on this machine
     run.close(stats, curve)
     stats.update(run_dir=run_dir, curve=curve,
                  losses={k: x.item() for k, x in parts.items() if k not in ("approx_kl", "clipfrac")})
@@ -751,6 +781,12 @@ RECIPES = {
         "the first lift, then the faster climb per minute), 60 min on 2 CPU cores",
         Args(**{**DEPTH_SCRATCH_PPO, "update_epochs_after_lift": 2, "eval_interval": 100, "time_limit_s": 3600},
              run_dir="runs/depth-scratch-hour-hybrid", env=DEPTH_SCRATCH_TASK)),
+    "depth-scratch-hour-shape": (
+        "depth-scratch-hour with the auxiliary head also predicting what the object is (its kind and size) beside "
+        "where it is, 60 min on 2 CPU cores",
+        Args(**{**DEPTH_SCRATCH_PPO, "update_epochs": 2, "eval_interval": 100, "time_limit_s": 3600},
+             aux_blocks=("object_pos", "object_kind", "object_size"), run_dir="runs/depth-scratch-hour-shape",
+             env=DEPTH_SCRATCH_TASK)),
     "depth-robust": (
         "depth-scratch's second stage: PPO under ADR towards RandomizationConfig.full() (camera pose 3 cm / 3 deg, "
         "the depth camera model, physics, pushes, observation noise), 1 h on 2 CPU cores",

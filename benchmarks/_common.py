@@ -14,6 +14,8 @@ import time
 
 import torch
 
+from dexgrasp_env.devices import cpu_has_bf16
+
 
 def cpu_model() -> str:
     """This machine's CPU model as ``/proc/cpuinfo`` names it (else what ``platform`` says): the ``cpu`` of
@@ -52,6 +54,8 @@ def machine(device: str = "cpu") -> dict:
     info = {
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # AVX2 / AVX512: same model name, other speeds
+        "cpu_bf16": cpu_has_bf16(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "warp": warp.__version__,

@@ -38,3 +38,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def warp_device_name(device: torch.device) -> str:
     """The Warp name of a resolved torch device (``"cpu"`` or ``"cuda:<k>"``)."""
     return "cpu" if device.type == "cpu" else f"cuda:{device.index}"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX, as oneDNN reports it).
+
+    Why it matters: bf16 autocast makes the image encoders' convolutions 1.5-2x faster on such a CPU, and about
+    6x *slower* on one without (a 2-core AMD EPYC with AVX2 only: 2.0 ms against 0.33 ms of learner time per
+    sample, 2026-12-07), where every bf16 operation is emulated."""
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(probe is not None and probe())

@@ -302,6 +302,47 @@ def test_aux_head_learns_where_the_object_is(tmp_path):
         ppo.main(dataclasses.replace(args, asymmetric_critic=False))
 
 
+def test_aux_blocks_choose_what_the_head_predicts(tmp_path):
+    """--aux-blocks: the head predicts those blocks of the privileged state (normalised by the critic's
+    statistics), in order; an unknown name is refused with the task's block names."""
+    from dexgrasp_env.spaces import state_slices
+
+    env = EnvConfig(sensors=SensorsConfig.static(CameraConfig(width=16, height=16)))
+    args = small_args(tmp_path, env_id="DexGrasp-Depth-v0", env=env, aux_coef=1.0,
+                      aux_blocks=("object_size", "object_pos"))
+    args, _, cfg = ppo.training_task(args)
+    agent = ppo.make_agent(args, cfg, key_spaces(cfg), "cpu")
+    assert agent.aux.weight.shape == (3 + 3, agent.actor.encoder.out_dim)
+    blocks = state_slices(cfg)
+    state = torch.randn(5, key_spaces(cfg)["state"].shape[0])
+    norm = agent.critic_enc.norms["state"]
+    norm.update(torch.randn(64, state.shape[1]) * 3.0 + 1.0)
+    expected = torch.cat([state[:, blocks[b]] for b in args.aux_blocks], 1)
+    idx = torch.cat([torch.arange(blocks[b].start, blocks[b].stop) for b in args.aux_blocks])
+    expected = ((expected - norm.mean[idx]) / torch.sqrt(norm.var[idx] + 1e-8)).clamp(-5.0, 5.0)
+    torch.testing.assert_close(agent.aux_target({"state": state}), expected)
+    with pytest.raises(ValueError, match=r"\['object_spin'\]; expected blocks of this task's privileged state"):
+        ppo.make_agent(dataclasses.replace(args, aux_blocks=("object_pos", "object_spin")), cfg, key_spaces(cfg),
+                       "cpu")
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "no-bf16"])
+def test_bf16_on_a_cpu_without_native_bf16_stays_float32(tmp_path, monkeypatch, native):
+    """--bf16 on CPU: bf16 image encoders only where the CPU computes bf16 natively (elsewhere they would run
+    about 6x slower), with a warning where not; the summary says what it became (``image_bf16``)."""
+    monkeypatch.setattr(ppo, "cpu_has_bf16", lambda: native)
+    args = small_args(tmp_path, env_id="DexGrasp-Depth-v0", bf16=True,
+                      env=EnvConfig(sensors=SensorsConfig.static(CameraConfig(width=16, height=16))))
+    args, _, cfg = ppo.training_task(args)
+    agent = ppo.make_agent(args, cfg, key_spaces(cfg), "cpu")
+    if native:
+        ppo.cpu_bf16_images(args, agent, torch.device("cpu"))
+    else:
+        with pytest.warns(UserWarning, match="no native bf16"):
+            ppo.cpu_bf16_images(args, agent, torch.device("cpu"))
+    assert agent.actor.encoder.image_bf16 is native and agent.critic_enc.image_bf16 is native
+
+
 def test_update_epochs_switch_once_the_training_episodes_lift(tmp_path):
     """--update-epochs-after-lift: epochs per update change when the window of training episodes has lifted, not
     before the window is full, and the switch is kept in the checkpoint (a resumed run does not switch back)."""
