@@ -39,7 +39,7 @@ from dexgrasp_env.actions import action_space
 from dexgrasp_env.compatibility import check_task, with_policy_view
 from dexgrasp_env.config import ENV_IDS, CameraConfig, EnvConfig, PoolConfig, RandomizationConfig, SensorsConfig
 from dexgrasp_env.evaluation import eval_config, run_episodes
-from dexgrasp_env.models import GaussianActor, ObsEncoder, export_policy, load_policy
+from dexgrasp_env.models import GaussianActor, ObsEncoder, bf16_images, export_policy, load_policy
 from dexgrasp_env.recipes import recipe_cli
 from dexgrasp_env.runs import RunLog
 from dexgrasp_env.sensors import sensors_of_keys
@@ -94,8 +94,9 @@ class Args:
     """weight of the auxiliary object-position loss"""
     bf16: bool = False
     """run the student's image encoders under bf16 autocast (their convolutions are the learner's cost; 1.5-2x
-    faster on a CPU with AVX512-BF16 or AMX, and on CUDA); the rest stays float32, as do the checkpoints and
-    the exported student"""
+    faster on a CPU with AVX512-BF16 or AMX, and on CUDA; on a CPU without native bf16 they stay float32, with a
+    warning: `dexgrasp_env.models.bf16_images`); the rest stays float32, as do the checkpoints and the exported
+    student"""
     heldout_envs: int = 16
     """environments (every shape in turn, seeds no training world uses) that the teacher runs for one whole
     episode; every `heldout-stride`-th of their steps, labelled by the teacher, measures the held-out action
@@ -291,7 +292,8 @@ def main(args: Args) -> dict:
     hide = None if args.student_last_action or "proprio" not in student_keys else {
         "proprio": layout_slices(proprio_layout(cfg))["last_action"]}
     student = Student(spaces, student_keys, n_actions, hide).to(device)
-    student.actor.encoder.image_bf16 = args.bf16
+    if args.bf16:
+        bf16_images([student.actor.encoder], device)
     optimizer = torch.optim.Adam(student.parameters(), lr=args.learning_rate)
     global_step, start_iteration, wall_offset, curve = 0, 1, 0.0, []
     episodes_done = torch.zeros(args.num_envs, dtype=torch.int64, device=device)

@@ -24,7 +24,6 @@ import json
 import os
 import random
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -45,10 +44,10 @@ from dexgrasp_env.config import (
     ENV_IDS, REWARD_TERMS, CameraConfig, CurriculumConfig, EnvConfig, PoolConfig, RandomizationConfig, RewardConfig,
     SensorsConfig,
 )
-from dexgrasp_env.devices import cpu_has_bf16
 from dexgrasp_env.evaluation import eval_config, run_episodes
 from dexgrasp_env.models import (
-    GaussianActor, ObsEncoder, RunningMeanStd, export_policy, layer_init, load_policy, widen_depth_input,
+    GaussianActor, ObsEncoder, RunningMeanStd, bf16_images, export_policy, layer_init, load_policy,
+    widen_depth_input,
 )
 from dexgrasp_env.recipes import recipe_cli
 from dexgrasp_env.runs import RunLog
@@ -146,7 +145,7 @@ class Args:
     bf16: bool = False
     """bf16: on CUDA, autocast of the forward passes; on CPU, of the image encoders only (their convolutions are
     the learner's cost and run 1.5-2x faster in bf16 on a CPU with AVX512-BF16 or AMX; the heads and the
-    probability ratios stay float32). On a CPU without native bf16 (`dexgrasp_env.devices.cpu_has_bf16`), where it
+    probability ratios stay float32). On a CPU without native bf16 (`dexgrasp_env.models.bf16_images`), where it
     would run about 6x slower, the encoders stay float32 and a warning says so. Checkpoints and exported policies
     are float32 either way"""
     checkpoint_interval: int = 50
@@ -269,18 +268,6 @@ def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device, actor_state
     if actor_state is not None:
         agent.actor.load_state_dict(widen_depth_input(actor_state, agent.actor))
     return agent
-
-
-def cpu_bf16_images(args: Args, agent: Agent, device: torch.device, warn: bool = True) -> None:
-    """``--bf16`` on CPU: the image encoders in bf16 where the CPU computes it natively; elsewhere (about 6x
-    slower there) they stay float32, with a warning."""
-    if not (args.bf16 and device.type == "cpu"):
-        return
-    if cpu_has_bf16():
-        agent.actor.encoder.image_bf16 = agent.critic_enc.image_bf16 = True
-    elif warn:
-        warnings.warn("--bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where the image encoders would "
-                      "run about 6x slower in bf16; they run in float32", stacklevel=2)
 
 
 def initial_actor(path: str, env_id: str) -> tuple[dict, EnvConfig]:
@@ -514,7 +501,8 @@ def main(args: Args) -> dict:
     T, N = args.num_steps, args.num_envs
     num_updates = max(1, args.total_timesteps // (T * N * world))
     agent = make_agent(args, env_cfg, spaces, device, actor_state)
-    cpu_bf16_images(args, agent, device, warn=rank == 0)
+    if args.bf16 and device.type == "cpu":  # (on CUDA: autocast of the whole forward pass, below)
+        bf16_images([agent.actor.encoder, agent.critic_enc], device, warn=rank == 0)
     anchor = make_anchor(args, agent, actor_state)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     lr, global_step, start_update, wall_offset = args.learning_rate, 0, 1, 0.0

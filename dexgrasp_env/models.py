@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from dexgrasp_env.devices import cpu_has_bf16
 from dexgrasp_env.sensors import RGB_KEYS, STEREO_KEYS
 
 
@@ -283,6 +285,19 @@ class ObsEncoder(nn.Module):
         parts = [self._image(self.stereo, *(obs[k] for k in STEREO_KEYS))] if self.stereo is not None else []
         parts += [self._input(obs, k) for k in self.keys if k in self.images or k in self.norms]
         return self.trunk(torch.cat(parts, dim=-1))
+
+
+def bf16_images(encoders, device: str | torch.device, warn: bool = True) -> bool:
+    """The scripts' ``--bf16`` for image encoders: their image paths in bf16 (:attr:`ObsEncoder.image_bf16`), but
+    on a CPU without native bf16 (:func:`~dexgrasp_env.devices.cpu_has_bf16`), where they would run about 6x
+    slower, they stay float32 and a warning says so. Returns whether they run in bf16."""
+    use = torch.device(device).type != "cpu" or cpu_has_bf16()
+    if not use and warn:
+        warnings.warn("--bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where the image encoders would run "
+                      "about 6x slower in bf16; they run in float32", stacklevel=2)
+    for encoder in encoders:
+        encoder.image_bf16 = use
+    return use
 
 
 class GaussianActor(nn.Module):

@@ -142,3 +142,22 @@ def test_a_pixel_actor_widened_to_masked_computes_the_same_where_nothing_is_miss
     holes = {**obs, "depth": obs["depth"].clone()}
     holes["depth"][:, :, 3:6, 3:6] = 1.6  # no return: pixel reads +5 there, masked reads its mean
     assert not torch.allclose(masked(holes)[0], pixel(holes)[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "no-bf16"])
+def test_bf16_images_on_a_cpu_without_native_bf16_stay_float32(monkeypatch, native):
+    """``--bf16``: bf16 image encoders on a CPU only where it computes bf16 natively (elsewhere they would run
+    about 6x slower), with a warning where not; on CUDA always."""
+    import dexgrasp_env.models as models
+
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: native)
+    cfg = make_env_config("depth", camera=CameraConfig(width=16, height=16))
+    encoders = [ObsEncoder(key_spaces(cfg), ("depth", "proprio")) for _ in range(2)]
+    if native:
+        assert models.bf16_images(encoders, "cpu") is True
+    else:
+        with pytest.warns(UserWarning, match="no native bf16"):
+            assert models.bf16_images(encoders, "cpu") is False
+    assert [e.image_bf16 for e in encoders] == [native, native]
+    assert models.bf16_images(encoders, "cuda", warn=False) is True  # (no CUDA needed: nothing runs)
+    assert all(e.image_bf16 for e in encoders)

@@ -326,23 +326,6 @@ def test_aux_blocks_choose_what_the_head_predicts(tmp_path):
                        "cpu")
 
 
-@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "no-bf16"])
-def test_bf16_on_a_cpu_without_native_bf16_stays_float32(tmp_path, monkeypatch, native):
-    """--bf16 on CPU: bf16 image encoders only where the CPU computes bf16 natively (elsewhere they would run
-    about 6x slower), with a warning where not; the summary says what it became (``image_bf16``)."""
-    monkeypatch.setattr(ppo, "cpu_has_bf16", lambda: native)
-    args = small_args(tmp_path, env_id="DexGrasp-Depth-v0", bf16=True,
-                      env=EnvConfig(sensors=SensorsConfig.static(CameraConfig(width=16, height=16))))
-    args, _, cfg = ppo.training_task(args)
-    agent = ppo.make_agent(args, cfg, key_spaces(cfg), "cpu")
-    if native:
-        ppo.cpu_bf16_images(args, agent, torch.device("cpu"))
-    else:
-        with pytest.warns(UserWarning, match="no native bf16"):
-            ppo.cpu_bf16_images(args, agent, torch.device("cpu"))
-    assert agent.actor.encoder.image_bf16 is native and agent.critic_enc.image_bf16 is native
-
-
 def test_update_epochs_switch_once_the_training_episodes_lift(tmp_path):
     """--update-epochs-after-lift: epochs per update change when the window of training episodes has lifted, not
     before the window is full, and the switch is kept in the checkpoint (a resumed run does not switch back)."""
