@@ -133,6 +133,12 @@ class Args:
     """blocks of the privileged state the auxiliary head predicts (--aux-coef), by their names in
     `dexgrasp_env.spaces.state_slices` (e.g. object_pos object_kind object_size: where the object is and what
     it is, the parts of the State teacher's input a single depth frame shows)"""
+    aux_input: bool = False
+    """the auxiliary prediction is also an input of the actor: its head reads the fused image features and
+    proprioception, and its output, detached, joins the actor's MLP input (`dexgrasp_env.models.ObsEncoder`'s
+    `estimate`; exported with the policy). Why: the MLP then reads an explicit estimate of where the object is
+    from the first update, as the State policy reads the true position, instead of finding it among 256 image
+    features. Needs --aux-coef > 0"""
     channels_last: bool = True
     """convolutions in the channels-last layout (on CPU the convolutions run about 2x and the learner phase 1.3x
     faster; --no-channels-last is the NCHW layout of earlier versions, for comparison: `benchmarks/throughput.py
@@ -196,17 +202,20 @@ class Agent(nn.Module):
 
     def __init__(self, spaces: dict, policy_keys, critic_keys, n_actions: int, init_log_std: float = 0.0,
                  hide: dict | None = None, aux: tuple[slice, ...] = (), channels_last: bool = True,
-                 depth_encoding: str = "pixel"):
+                 depth_encoding: str = "pixel", aux_input: bool = False):
         super().__init__()
+        width = sum(sl.stop - sl.start for sl in aux)
         self.actor = GaussianActor(ObsEncoder(spaces, policy_keys, hide=hide, channels_last=channels_last,
-                                              depth_encoding=depth_encoding), n_actions, init_log_std)
+                                              depth_encoding=depth_encoding, estimate=width if aux_input else 0),
+                                   n_actions, init_log_std)
         self.critic_enc = ObsEncoder(spaces, critic_keys, channels_last=channels_last, depth_encoding=depth_encoding)
         self.critic = layer_init(nn.Linear(self.critic_enc.out_dim, 1), std=1.0)
         self.value_norm = RunningMeanStd(())
-        # --aux-coef: blocks of the privileged state (--aux-blocks) from the actor's features (not exported)
+        # --aux-coef: blocks of the privileged state (--aux-blocks) from the actor's features (not exported), or
+        # with --aux-input the actor encoder's own estimate (exported)
         self.aux_slices = tuple(aux)
-        width = sum(sl.stop - sl.start for sl in self.aux_slices)
-        self.aux = layer_init(nn.Linear(self.actor.encoder.out_dim, width), std=0.01) if aux else None
+        self.aux = layer_init(nn.Linear(self.actor.encoder.out_dim, width), std=0.01) if aux and not aux_input \
+            else None
 
     @property
     def vector_keys(self) -> set:
@@ -231,11 +240,12 @@ class Agent(nn.Module):
     def get_action_and_value(self, obs: dict, action: torch.Tensor | None = None, anchor: nn.Module | None = None):
         """Action, its log-probability, entropy, value and the auxiliary prediction (None without the head);
         with ``anchor`` (a frozen actor) also the KL divergence of this policy from the anchor's per sample."""
-        z = self.actor.encoder(obs)
+        z, aux = self.actor.encoder.features_and_estimate(obs)
         d = torch.distributions.Normal(*self.actor.head(z))
         if action is None:
             action = d.sample()
-        aux = self.aux(z) if self.aux is not None else None
+        if self.aux is not None:
+            aux = self.aux(z)
         out = (action, d.log_prob(action).sum(-1), d.entropy().sum(-1), self.get_value(obs), aux)
         if anchor is None:
             return out
@@ -263,8 +273,12 @@ def make_agent(args: Args, env_cfg: EnvConfig, spaces: dict, device, actor_state
             raise ValueError(f"--aux-blocks {' '.join(args.aux_blocks)!r}: {unknown or 'none given'}; expected "
                              f"blocks of this task's privileged state: {sorted(blocks)}")
         aux = tuple(blocks[b] for b in args.aux_blocks)
+    elif args.aux_input:
+        raise ValueError(f"--aux-input trains its estimate with the auxiliary loss; --aux-coef {args.aux_coef} "
+                         "must be > 0")
     agent = Agent(spaces, groups["policy"], critic_keys, n_actions, args.init_log_std, hide,
-                  aux=aux, channels_last=args.channels_last, depth_encoding=args.depth_encoding).to(device)
+                  aux=aux, channels_last=args.channels_last, depth_encoding=args.depth_encoding,
+                  aux_input=args.aux_input).to(device)
     if actor_state is not None:
         agent.actor.load_state_dict(widen_depth_input(actor_state, agent.actor))
     return agent
@@ -769,12 +783,11 @@ RECIPES = {
         "the first lift, then the faster climb per minute), 60 min on 2 CPU cores",
         Args(**{**DEPTH_SCRATCH_PPO, "update_epochs_after_lift": 2, "eval_interval": 100, "time_limit_s": 3600},
              run_dir="runs/depth-scratch-hour-hybrid", env=DEPTH_SCRATCH_TASK)),
-    "depth-scratch-hour-shape": (
-        "depth-scratch-hour with the auxiliary head also predicting what the object is (its kind and size) beside "
-        "where it is, 60 min on 2 CPU cores",
+    "depth-scratch-hour-estimate": (
+        "depth-scratch-hour with the auxiliary object position also an input of the actor's MLP (--aux-input: an "
+        "explicit estimate of where the object is, as the State policy reads it), 60 min on 2 CPU cores",
         Args(**{**DEPTH_SCRATCH_PPO, "update_epochs": 2, "eval_interval": 100, "time_limit_s": 3600},
-             aux_blocks=("object_pos", "object_kind", "object_size"), run_dir="runs/depth-scratch-hour-shape",
-             env=DEPTH_SCRATCH_TASK)),
+             aux_input=True, run_dir="runs/depth-scratch-hour-estimate", env=DEPTH_SCRATCH_TASK)),
     "depth-robust": (
         "depth-scratch's second stage: PPO under ADR towards RandomizationConfig.full() (camera pose 3 cm / 3 deg, "
         "the depth camera model, physics, pushes, observation noise), 1 h on 2 CPU cores",

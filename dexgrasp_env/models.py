@@ -215,10 +215,17 @@ class ObsEncoder(nn.Module):
         channels_last: Convolutions in the channels-last layout (see :func:`conv_trunk`); False is
             the NCHW layout of earlier versions, kept for the side-by-side benchmark.
         depth_encoding: How depth keys reach their CNN (:data:`DEPTH_ENCODINGS`).
+        estimate: Width of an estimate the encoder makes of its own input (0: none): a linear head on the fused
+            image features and vector keys, whose output, detached, is also an input of the MLP. Trained by a
+            supervised loss on :meth:`features_and_estimate`'s second output (``ppo.py --aux-input``: where the
+            object is, in the privileged state's units), so the MLP reads an explicit low-dimensional estimate
+            from the start, as a State policy reads the true value; the policy gradient cannot move the estimate
+            away from its target (detached), though it still shapes the image features. Part of the module, so
+            an exported policy makes the estimate too.
     """
 
     def __init__(self, spaces: dict, keys, hidden=(512, 256, 128), hide: dict | None = None,
-                 channels_last: bool = True, depth_encoding: str = "pixel"):
+                 channels_last: bool = True, depth_encoding: str = "pixel", estimate: int = 0):
         super().__init__()
         if depth_encoding not in DEPTH_ENCODINGS:
             raise ValueError(f"depth_encoding={depth_encoding!r} is unknown; expected one of {DEPTH_ENCODINGS}")
@@ -254,7 +261,8 @@ class ObsEncoder(nn.Module):
             keep = torch.ones(spaces[k].shape)
             keep[sl] = 0.0
             self.register_buffer(f"keep_{k}", keep)
-        self.trunk = mlp((width, *hidden))
+        self.estimator = layer_init(nn.Linear(width, estimate), std=0.01) if estimate else None
+        self.trunk = mlp((width + estimate, *hidden))
         self.out_dim = hidden[-1]
         self.image_bf16 = False
         """Run the image encoders under bf16 autocast (``ppo.py --bf16`` on CPU): the convolutions are the
@@ -282,9 +290,17 @@ class ObsEncoder(nn.Module):
             return encoder(*x).float()
 
     def forward(self, obs: dict) -> torch.Tensor:
+        return self.features_and_estimate(obs)[0]
+
+    def features_and_estimate(self, obs: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The features and the encoder's estimate (``None`` without ``estimate``), which its loss trains."""
         parts = [self._image(self.stereo, *(obs[k] for k in STEREO_KEYS))] if self.stereo is not None else []
         parts += [self._input(obs, k) for k in self.keys if k in self.images or k in self.norms]
-        return self.trunk(torch.cat(parts, dim=-1))
+        fused = torch.cat(parts, dim=-1)
+        if self.estimator is None:
+            return self.trunk(fused), None
+        estimate = self.estimator(fused)
+        return self.trunk(torch.cat([fused, estimate.detach()], dim=-1)), estimate
 
 
 def bf16_images(encoders, device: str | torch.device, warn: bool = True) -> bool:

@@ -326,6 +326,37 @@ def test_aux_blocks_choose_what_the_head_predicts(tmp_path):
                        "cpu")
 
 
+def test_aux_input_feeds_the_actor_an_estimate_only_the_aux_loss_trains(tmp_path):
+    """--aux-input: the actor's MLP reads the auxiliary estimate of the object's position; the policy's gradient
+    does not reach the estimate's head (detached), the auxiliary loss's does; the exported policy makes it too."""
+    from dexgrasp_env.models import export_policy
+
+    env = EnvConfig(sensors=SensorsConfig.static(CameraConfig(width=16, height=16)))
+    args = small_args(tmp_path, env_id="DexGrasp-Depth-v0", env=env, aux_coef=1.0, aux_input=True)
+    args, _, cfg = ppo.training_task(args)
+    spaces = key_spaces(cfg)
+    agent = ppo.make_agent(args, cfg, spaces, "cpu")
+    gen = torch.Generator().manual_seed(0)
+    obs = {k: torch.rand((6, *sp.shape), generator=gen) for k, sp in spaces.items()}
+    estimator = agent.actor.encoder.estimator
+    assert agent.aux is None and estimator.out_features == 3
+    _, logp, _, _, aux = agent.get_action_and_value(obs, torch.zeros(6, 11))
+    logp.sum().backward(retain_graph=True)
+    assert estimator.weight.grad is None or not estimator.weight.grad.any()  # the policy's gradient stops there
+    assert agent.actor.encoder.images["depth"].proj[0].weight.grad.any()  # (but still shapes the image features)
+    ((aux - agent.aux_target(obs)) ** 2).sum(-1).mean().backward()
+    assert estimator.weight.grad.any()
+    mean = agent.actor(obs)[0].detach()
+    with torch.no_grad():
+        estimator.bias += 1.0
+    assert not torch.allclose(agent.actor(obs)[0], mean)  # the MLP reads the estimate
+    keys = agent.actor.encoder.keys
+    exported = load_policy(export_policy(agent.actor, keys, obs))
+    torch.testing.assert_close(exported({k: obs[k] for k in keys})[0], agent.actor(obs)[0].detach())
+    with pytest.raises(ValueError, match="--aux-input trains its estimate with the auxiliary loss"):
+        ppo.make_agent(dataclasses.replace(args, aux_coef=0.0), cfg, spaces, "cpu")
+
+
 def test_update_epochs_switch_once_the_training_episodes_lift(tmp_path):
     """--update-epochs-after-lift: epochs per update change when the window of training episodes has lifted, not
     before the window is full, and the switch is kept in the checkpoint (a resumed run does not switch back)."""
