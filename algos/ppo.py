@@ -213,7 +213,8 @@ class Agent(nn.Module):
         self.value_norm = RunningMeanStd(())
         # --aux-coef: blocks of the privileged state (--aux-blocks) from the actor's features (not exported), or
         # with --aux-input the actor encoder's own estimate (exported)
-        self.aux_slices = tuple(aux)
+        index = torch.cat([torch.arange(sl.start, sl.stop) for sl in aux]) if aux else torch.zeros(0, dtype=torch.long)
+        self.register_buffer("aux_index", index, persistent=False)  # (built once: aux_target runs every minibatch)
         self.aux = layer_init(nn.Linear(self.actor.encoder.out_dim, width), std=0.01) if aux and not aux_input \
             else None
 
@@ -234,7 +235,7 @@ class Agent(nn.Module):
         """What the auxiliary head predicts: blocks of the privileged state (``--aux-blocks``), normalised by
         the critic's running statistics of that state (about unit scale whatever the workspace)."""
         norm = self.critic_enc.norms["state"]
-        idx = torch.cat([torch.arange(sl.start, sl.stop) for sl in self.aux_slices]).to(obs["state"].device)
+        idx = self.aux_index
         return ((obs["state"][:, idx] - norm.mean[idx]) / torch.sqrt(norm.var[idx] + 1e-8)).clamp(-5.0, 5.0)
 
     def get_action_and_value(self, obs: dict, action: torch.Tensor | None = None, anchor: nn.Module | None = None):
