@@ -97,3 +97,25 @@ def test_a_world_that_blows_up_is_reported_not_observed(backend):
     assert torch.equal(obs["state"][1], valid[1])  # the last valid observation, not the broken state
     assert torch.isfinite(task.sim.qpos).all() and torch.isfinite(task.sim.qvel).all()
     np.testing.assert_array_equal(task.needs_reset.numpy(), [False, True, False])
+
+
+def test_one_c_world_computes_the_frames_of_many():
+    """A single C world takes its frames from MuJoCo's position stage directly, not through a rollout
+    (MujocoSim._frames): the frames and the action map's frames at other arm angles must be bit-identical to those
+    of a world among several."""
+    cfg = small_config("state", backend="mujoco")
+    one, many = make_simulator(cfg, 1), make_simulator(cfg, 3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        q = many.qpos[:1] + 0.3 * torch.randn(1, many.qpos.shape[1], generator=gen)
+        arm = 0.5 * torch.randn(1, 7, generator=gen)
+        results = []
+        for sim in (one, many):
+            sim.qpos[:] = q
+            sim.forward()
+            at = sim.arm_frames(arm.expand(sim.num_worlds, -1))
+            results.append([sim.site_xpos[:1].clone(), sim.arm_axis[:1].clone(), sim.arm_anchor[:1].clone(),
+                            *(x[:1].clone() for x in at)])
+        for a, b in zip(*results):
+            assert a.abs().sum() > 0
+            assert torch.equal(a, b)
