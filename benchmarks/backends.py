@@ -58,6 +58,17 @@ def single_env_rate(env: gym.Env, seconds: float) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def interleaved_ratio(reference: gym.Env, env: gym.Env, rounds: int, seconds: float) -> dict:
+    """``env``'s steps per second over ``reference``'s in ``rounds`` alternating rounds (reference, env, reference,
+    env, ...), one ratio per round's pair, and their median. Why: on a shared machine whose speed drifts by a quarter
+    within a minute (``Ant-v5`` ran 2,122 then 1,599 steps/s in one run), the median of paired ratios is steadier than
+    one ratio of two averages taken a minute apart."""
+    pairs = [(single_env_rate(reference, seconds), single_env_rate(env, seconds)) for _ in range(rounds)]
+    ratios = [b / a for a, b in pairs]
+    return {"steps_per_s": [[round(a, 1), round(b, 1)] for a, b in pairs], "ratios": [round(r, 3) for r in ratios],
+            "median": round(float(np.median(ratios)), 3)}
+
+
 def vector_rate(env_id: str, num_envs: int, backend: str, steps: int, **kw) -> tuple[float, object]:
     """Environment steps per second of the in-process vector env with random actions."""
     env = gym.make_vec(env_id, num_envs=num_envs, backend=backend, **kw)
@@ -175,16 +186,19 @@ def object_sets(sets: list[str], num_envs: int, steps: dict, isolate: bool = Tru
     return out
 
 
-def single_env_section(seconds: float, profile_steps: int) -> dict:
+def single_env_section(seconds: float, profile_steps: int, rounds: int) -> dict:
     """One environment of each backend beside ``Ant-v5``, interleaved with Ant twice (drift on a noisy machine
-    shows), and where the C backend's step goes."""
+    shows); the C backend against Ant in ``rounds`` alternating rounds (:func:`interleaved_ratio`); and where the C
+    backend's step goes."""
     out: dict = {}
     ant = gym.make("Ant-v5")
+    envs = {backend: gym.make("DexGrasp-State-v0", backend=backend) for backend in BACKENDS}
     for backend in BACKENDS:
         out.setdefault("ant_v5_steps_per_s", []).append(round(single_env_rate(ant, seconds), 1))
-        out[backend] = round(single_env_rate(gym.make("DexGrasp-State-v0", backend=backend), seconds), 1)
+        out[backend] = round(single_env_rate(envs[backend], seconds), 1)
     ant_rate = float(np.mean(out["ant_v5_steps_per_s"]))
     out["mujoco_over_ant"] = round(out["mujoco"] / ant_rate, 3)
+    out["mujoco_over_ant_interleaved"] = interleaved_ratio(ant, envs["mujoco"], rounds, seconds / 2)
     out["profile_mujoco"] = single_env_profile("mujoco", profile_steps)
     return out
 
@@ -254,7 +268,7 @@ def main() -> None:
     set_sizes = (8, {"mujoco": 2, "warp": 2}) if q else (1024, {"mujoco": 40, "warp": 4})
     sizes = tuple(args.sizes) if args.sizes else (8,) if q else (64, 256, 1024)
     steps = lambda n: 2 if q else max(10, 20480 // n)  # noqa: E731
-    run = {"single_env": lambda: single_env_section(0.2 if q else 4.0, 50 if q else 1000),
+    run = {"single_env": lambda: single_env_section(0.2 if q else 4.0, 50 if q else 1000, 1 if q else 7),
            "state_vector": lambda: state_vector_section(sizes, steps, q),
            "depth_vector": lambda: depth_vector_section(q),
            "ppo_sps_512": lambda: ppo_section(q),

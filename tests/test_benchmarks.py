@@ -40,6 +40,8 @@ def test_backends_benchmark_compares_both_backends(tmp_path):
     assert r["state_vector"]["8"]["c_physics_limit"] > 0
     assert set(r["depth_vector"]) == {"64x64", "160x120"}
     assert r["ppo_sps_512"]["mujoco"] > 0 and r["ppo_sps_512"]["warp"] > 0
+    paired = r["single_env"]["mujoco_over_ant_interleaved"]
+    assert paired["median"] > 0 and len(paired["ratios"]) == len(paired["steps_per_s"]) >= 1
     assert set(r["single_env"]["profile_mujoco"]) >= {"physics_us", "action_map_us", "rest_of_task_layer_us"}
     for backend in ("mujoco", "warp"):
         rows = r["object_sets"][backend]
