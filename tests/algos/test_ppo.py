@@ -170,14 +170,14 @@ def test_kill_and_resume_continues_every_stream(tmp_path):
     assert not torch.equal(resumed["rng"][0]["torch"], saved["rng"][0]["torch"])
 
 
-def test_random_states_round_trip():
+def test_random_states_round_trip(tmp_path):
     import random
 
     import numpy as np
 
     state = checkpoints.rng_state()
     before = (torch.rand(3), np.random.rand(3), random.random())
-    path = "/tmp/_dexgrasp_rng.pt"
+    path = str(tmp_path / "rng.pt")
     checkpoints.save(path, {"rng": state})
     torch.rand(5), np.random.rand(5), random.random()
     checkpoints.set_rng_state(checkpoints.load(path)["rng"])
